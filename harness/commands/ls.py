@@ -1,0 +1,38 @@
+"""`harness ls losses|datasets|...`: list what can be named in configs and suites."""
+
+from __future__ import annotations
+
+import importlib
+
+# what -> "module:REGISTRY". Extended as registries are added.
+LISTABLE = {
+    "losses": "harness.losses:LOSSES",
+    "datasets": "harness.data:ADAPTERS",
+    "models": "harness.models:MODELS",
+    "backends": "harness.generation:BACKENDS",
+    "scorers": "harness.scoring:SCORERS",
+}
+
+
+def add_arguments(p):
+    p.add_argument("what", choices=sorted(LISTABLE), help="which registry to list")
+
+
+def _registry(what: str):
+    module, _, attr = LISTABLE[what].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def run(args) -> int:
+    reg = _registry(args.what)
+    if args.what == "losses":
+        for name, info in reg.items():
+            params = ", ".join(f"{k}={v}" for k, v in info.params.items()) or "-"
+            ref = "needs reference" if info.requires_reference else "reference-free"
+            print(f"{name:10s} {info.formula}")
+            print(f"{'':10s} params: beta, {params}; {ref}" + (f"; inputs: {', '.join(info.needs)}" if info.needs else ""))
+            print(f"{'':10s} {info.paper}")
+        return 0
+    for name in reg.names():
+        print(name)
+    return 0

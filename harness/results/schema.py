@@ -1,0 +1,36 @@
+"""Table contracts: the minimum columns of each Parquet table other code and users rely on.
+
+Tables are long/tidy so new metrics need no schema change. Columns may be added freely; renaming
+or retyping one needs a SCHEMA_VERSION bump. Every row carries `schema_version`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+S, F, I, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
+
+TABLES: dict[str, dict[str, pa.DataType]] = {
+    # one row per run (training or evaluation-only baseline such as the reference policy)
+    "runs": {"run_id": S, "suite": S, "name": S, "loss": S, "beta": F, "learning_rate": F, "seed": I,
+             "model": S, "dataset": S, "status": S, "diverged_step": I, "steps": I, "wall_s": F,
+             "ref_cache_hit": B, "config_json": S, "env_json": S, "git_sha": S, "error": S},
+    # one row per (run, step, split)
+    "steps": {"run_id": S, "step": I, "split": S, "loss": F, "grad_norm": F, "learning_rate": F,
+              "logratio_chosen": F, "logratio_rejected": F, "reward_margin": F, "reward_accuracy": F,
+              "frac_rejected_above_ref": F, "frac_chosen_below_ref": F, "logps_chosen": F,
+              "logps_rejected": F, "nonfinite": I, "tokens": I, "wall_s": F},
+    "generations": {"run_id": S, "prompt_id": S, "sample": I, "prompt": S, "completion": S,
+                    "completion_tokens": I, "finish_reason": S, "backend": S},
+    "scores": {"run_id": S, "prompt_id": S, "sample": I, "reward": F, "correct": F, "kl": F},
+    "evals": {"run_id": S, "metric": S, "value": F, "ci_low": F, "ci_high": F, "n": I},
+    "lmeval": {"run_id": S, "task": S, "metric": S, "value": F, "stderr": F, "n": I},
+}
+
+
+def arrow_schema(table: str, columns: list[str]) -> pa.Schema:
+    """Schema for a frame with `columns`: contract types for known columns, inferred for the rest."""
+    known = TABLES[table]
+    return pa.schema([pa.field(c, known[c]) for c in columns if c in known])
