@@ -147,8 +147,10 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
             try:
                 return _convert(arg, value, source, key)
             except ConfigError as e:
-                errors.append(str(e))
-        raise errors[-1] if len(errors) == 1 else _fail(source, key, f"expected {_tname(tp)}, got {value!r}")
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        raise _fail(source, key, f"expected {_tname(tp)}, got {value!r}")
     if origin is Literal:
         if value not in args:
             raise _fail(source, key, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
