@@ -4,7 +4,8 @@ Usage:
     cfg = load_config(TrainConfig, "suites/examples/train-tiny.yaml", ["train.beta=0.5"])
 
 Rules (torchtune / lm-eval style):
-- `yaml.safe_load` only; the top level must be a mapping.
+- `yaml.safe_load` semantics only (a SafeLoader that also rejects duplicate keys); the top level
+  must be a mapping.
 - Unknown keys, wrong types, missing required fields and out-of-range values are errors that
   name the file and the dotted key: ``suites/x.yaml: train.beta: must be > 0, got -0.1``.
 - Overrides are dotted ``key=value`` strings; the value is parsed as YAML (``0.5`` is a float,
@@ -20,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -58,14 +60,48 @@ at_least_one = _ge(1)
 
 
 # ---------------------------------------------------------------- loading
+class _SafeLoaderNoDuplicates(yaml.SafeLoader):
+    """`yaml.SafeLoader` (no python tags), except that a key given twice in one mapping is an error:
+    plain YAML keeps the last one silently, so a second `loss:` block would quietly win."""
+
+
+def _mapping_without_duplicates(loader, node):
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by design
+            continue
+        key = loader.construct_object(key_node)
+        if not isinstance(key, typing.Hashable):
+            continue  # construct_mapping reports unhashable keys itself
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_SafeLoaderNoDuplicates.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """One line (the CLI prints errors on one line): "line L, column C: problem"."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        # bytes + explicit UTF-8: the locale's encoding must not change what a config means, and a
+        # binary file is a user error, not a UnicodeDecodeError traceback.
+        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_SafeLoaderNoDuplicates)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_error(e)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

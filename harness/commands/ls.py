@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from harness.errors import HarnessError
+
 # what -> "module:REGISTRY". Extended as registries are added.
 LISTABLE = {
     "losses": "harness.losses:LOSSES",
@@ -20,7 +22,14 @@ def add_arguments(p):
 
 def _registry(what: str):
     module, _, attr = LISTABLE[what].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:  # the module exists but one of its imports is missing: a real bug
+            raise
+        # A registry listed here whose module is not in this build: a one-line answer, not a traceback.
+        raise HarnessError(f"no {what} in this build ({module} is not installed)") from None
+    return getattr(mod, attr)
 
 
 def run(args) -> int:

@@ -18,7 +18,9 @@ arguments with registered defaults; an unknown one is an error.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import functools
+import inspect
+from collections.abc import Callable
 
 from harness.errors import HarnessError
 from harness.registry import Registry
@@ -45,7 +47,7 @@ class LossInfo:
 
     def __call__(self, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps=None,
                  ref_rejected_logps=None, *, beta: float, **kwargs) -> LossOutput:
-        inputs = {k: kwargs.pop(k) for k in ("chosen_lengths", "rejected_lengths", "chosen_nll") if k in kwargs}
+        inputs = {k: kwargs.pop(k) for k in _INPUTS if k in kwargs}
         unknown = set(kwargs) - set(self.params)
         if unknown:
             raise HarnessError(f"loss {self.name!r}: unknown parameter(s) {sorted(unknown)}; "
@@ -58,8 +60,25 @@ class LossInfo:
         if not beta > 0:
             raise HarnessError(f"loss {self.name!r}: beta must be > 0, got {beta}")
         params = {**self.params, **kwargs}
+        # A trainer passes every input it has (lengths, chosen_nll) to whichever loss is configured;
+        # hand each loss only the inputs its function declares, so `dpo(...)` is not given
+        # `chosen_lengths` it has no parameter for (that used to raise TypeError).
+        accepted = _input_names(self.fn)
+        inputs = {k: v for k, v in inputs.items() if k in accepted}
         return self.fn(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
                        beta=beta, **inputs, **params)
+
+
+_INPUTS = ("chosen_lengths", "rejected_lengths", "chosen_nll")
+
+
+@functools.cache
+def _input_names(fn: Callable) -> frozenset[str]:
+    """Which of the optional keyword inputs `fn` takes (all of them if it has **kwargs)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return frozenset(_INPUTS)
+    return frozenset(p.name for p in params if p.name in _INPUTS)
 
 
 LOSSES: Registry[LossInfo] = Registry("loss")

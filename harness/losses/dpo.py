@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from harness.errors import HarnessError
 from harness.losses.base import LossOutput, register_loss, rewards
 
 
@@ -40,8 +41,8 @@ def cdpo(pc, pr, rc, rr, *, beta, label_smoothing):
 def rdpo(pc, pr, rc, rr, *, beta, label_smoothing):
     """Robust DPO: an unbiased loss under label flip rate eps in [0, 0.5) (TRL loss_type='robust')."""
     eps = label_smoothing
-    if not 0 <= eps < 0.5:
-        raise ValueError(f"rdpo: label_smoothing must be in [0, 0.5), got {eps}")
+    if not 0 <= eps < 0.5:  # a config value (loss.params.label_smoothing): user error, not a bug
+        raise HarnessError(f"rdpo: label_smoothing must be in [0, 0.5), got {eps}")
     z = beta * _h(pc, pr, rc, rr)
     losses = ((1 - eps) * -F.logsigmoid(z) - eps * -F.logsigmoid(-z)) / (1 - 2 * eps)
     return LossOutput(losses, *rewards(beta, pc, pr, rc, rr))
@@ -64,7 +65,7 @@ def ipo(pc, pr, rc, rr, *, beta, length_normalize, chosen_lengths=None, rejected
     """IPO on summed log-ratios by default (the paper); `length_normalize=True` matches TRL."""
     if length_normalize:
         if chosen_lengths is None or rejected_lengths is None:
-            raise ValueError("ipo with length_normalize needs chosen_lengths and rejected_lengths")
+            raise HarnessError("loss 'ipo' with length_normalize needs keyword inputs chosen_lengths and rejected_lengths")
         h = (pc - rc) / chosen_lengths - (pr - rr) / rejected_lengths
     else:
         h = _h(pc, pr, rc, rr)

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
-S, F, I, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
+S, F, I, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()  # noqa: E741  (short names keep TABLES readable)
 
 TABLES: dict[str, dict[str, pa.DataType]] = {
     # one row per run (training or evaluation-only baseline such as the reference policy)
@@ -27,6 +27,9 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "scores": {"run_id": S, "prompt_id": S, "sample": I, "reward": F, "correct": F, "kl": F},
     "evals": {"run_id": S, "metric": S, "value": F, "ci_low": F, "ci_high": F, "n": I},
     "lmeval": {"run_id": S, "task": S, "metric": S, "value": F, "stderr": F, "n": I},
+    # `harness bench ...`: one row per (bench, side, repeat, metric), with the machine it ran on
+    "bench": {"bench": S, "side": S, "repeat": I, "metric": S, "value": F, "config_json": S,
+              "machine_json": S, "created_at": S},
 }
 
 

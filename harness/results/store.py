@@ -14,12 +14,15 @@ again never loses or duplicates a row. A table folder is a standard Parquet data
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from harness.errors import HarnessError
 from harness.results.schema import SCHEMA_VERSION, TABLES, arrow_schema
+
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}")
 
 
 class ResultStore:
@@ -27,6 +30,12 @@ class ResultStore:
         self.root = Path(root)
 
     def path(self, table: str, key: str) -> Path:
+        # A key is a file name. "/" or ".." would write outside the table folder, and a leading
+        # "." or "_" makes pyarrow/pandas dataset readers skip the part silently (they treat such
+        # files as hidden) while `read()` and duckdb still see it.
+        if not _KEY.fullmatch(key):
+            raise HarnessError(f"invalid results key {key!r}: use letters, digits and . _ = + - "
+                               f"(not first), at most 200 characters")
         return self.root / table / f"{key}.parquet"
 
     def has(self, table: str, key: str) -> bool:

@@ -1,0 +1,209 @@
+"""`harness bench train`: the harness trainer vs TRL's DPOTrainer, same model/data/settings.
+
+    harness bench train                           # tiny model on arithmetic pairs
+    harness bench train --model smollm2 --lora    # SmolLM2-135M + LoRA on hh-rlhf pairs
+    harness bench train --json                    # one JSON object with medians and the ratio
+
+Both sides: loss DPO (TRL `loss_type="sigmoid"`, `precompute_ref_log_probs=True`), the same
+pairs in the same tokenisation, batch size, max lengths, steps, lr schedule, fp32 on CPU (bf16
+on CUDA), no gradient checkpointing, dropout off. The metric is training throughput: real
+(non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus end-to-end wall time
+and peak memory. Before timing anything the two sides' reference log-probs of the first pairs
+are compared, so the comparison is of equals.
+"""
+
+from __future__ import annotations
+
+import time
+
+# model preset -> (model name, dataset spec, max_prompt_len, max_response_len, default batch size)
+PRESETS = {
+    "tiny": ("tiny", "arith", 32, 32, 16),
+    "smollm2": ("smollm2-135m-instruct", "hh-rlhf", 128, 128, 4),
+}
+CHECK_PAIRS = 8  # reference log-probs compared between the sides
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", choices=sorted(PRESETS), default="tiny")
+    p.add_argument("--lora", action="store_true", help="LoRA r=16 on q,k,v,o instead of full fine-tuning")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 30 tiny, 4 smollm2)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--pairs", type=int, default=None, help="training pairs (default: steps x batch size)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads on each side (0: all cores)")
+
+
+def configs(args) -> dict:
+    name, spec, max_p, max_r, batch = PRESETS[args.model]
+    steps = args.steps or (30 if args.model == "tiny" else 4)
+    batch = args.batch_size or batch
+    base = {"model": name, "data": spec, "max_prompt_len": max_p, "max_response_len": max_r, "steps": steps,
+            "batch_size": batch, "pairs": args.pairs or steps * batch, "lora": args.lora, "threads": args.threads,
+            "learning_rate": 1e-4 if args.lora else 1e-5, "beta": 0.1, "seed": 0}
+    base["model_dir"] = str(_model_dir(base))  # built once here, so both sides load the same files
+    return {"harness-train": base, "trl-train": base}
+
+
+def _model_dir(c: dict):
+    from harness.data import load_pairs
+    from harness.models import model_dir
+    from harness.trainer.config import ModelConfig
+
+    texts = []
+    for p in load_pairs(c["data"], options=_options(c), limit=c["pairs"], on_bad_row="skip").pairs:
+        texts += [p.prompt if isinstance(p.prompt, str) else " ".join(m["content"] for m in p.prompt), p.chosen, p.rejected]
+    return model_dir(ModelConfig(name=c["model"]), texts=texts, seed=c["seed"])
+
+
+def _options(c: dict) -> dict:
+    return {"n_pairs": c["pairs"] + 16, "seed": c["seed"]} if c["data"] == "arith" else {}
+
+
+def _setup_threads(c: dict) -> None:
+    import torch
+
+    if c["threads"]:
+        torch.set_num_threads(c["threads"])
+
+
+# ---------------------------------------------------------------- the two sides (run in workers)
+def run_config(c: dict, loss: str = "dpo", beta: float | None = None):
+    from harness.config import from_dict
+    from harness.trainer.config import RunConfig
+
+    lora = {"r": 16, "alpha": 32.0} if c["lora"] else None
+    return from_dict(RunConfig, {
+        "name": "bench", "model": {"name": c["model_dir"], "lora": lora},
+        "data": {"train": c["data"], "options": _options(c), "limit": c["pairs"], "eval_size": 0,
+                 "max_prompt_len": c["max_prompt_len"], "max_response_len": c["max_response_len"], "on_bad_row": "skip"},
+        "loss": {"name": loss, "beta": beta or c["beta"]},
+        "train": {"steps": c["steps"], "batch_size": c["batch_size"], "learning_rate": c["learning_rate"],
+                  "seed": c["seed"], "save_final": False, "threads": c["threads"], "max_grad_norm": 1.0},
+    })
+
+
+def harness_worker(c: dict) -> dict:
+    import tempfile
+
+    import torch
+
+    from harness.results import ResultStore
+    from harness.trainer import train_run
+
+    _setup_threads(c)
+    out = tempfile.mkdtemp(prefix="bench-harness-")
+    t0 = time.perf_counter()
+    result = train_run(run_config(c), out)
+    wall = time.perf_counter() - t0
+    if result.status != "completed":
+        raise RuntimeError(f"harness run {result.status}: {result.error}")
+    steps = ResultStore(out).read("steps")
+    train = steps[steps.split == "train"].sort_values("step")
+    timed = train.iloc[1:] if len(train) > 1 else train
+    ref = _harness_refs(out)
+    return {"tokens_per_s": float(timed.tokens.sum() / timed.step_s.sum()),
+            "step_s": float(timed.step_s.median()), "wall_s": wall, "first_loss": float(train.loss.iloc[0]),
+            "ref_chosen_logps": ref[0], "ref_rejected_logps": ref[1], "threads": torch.get_num_threads()}
+
+
+def _harness_refs(out: str) -> tuple[list, list]:
+    """The first pairs' reference log-probs, in dataset order, from the run's reference cache."""
+    import glob
+
+    import pandas as pd
+
+    files = glob.glob(f"{out}/cache/refs/*.parquet")
+    if not files:
+        return [], []
+    df = pd.read_parquet(files[0]).sort_values("index").head(CHECK_PAIRS)
+    return df.chosen.tolist(), df.rejected.tolist()
+
+
+def trl_worker(c: dict) -> dict:
+    import tempfile
+
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    from harness.data import load_pairs
+    from harness.models import load_causal_lm, load_tokenizer
+
+    _setup_threads(c)
+    t0 = time.perf_counter()
+    pairs = load_pairs(c["data"], options=_options(c), limit=c["pairs"], on_bad_row="skip").pairs
+    rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
+    if not isinstance(pairs[0].prompt, str):  # conversational: TRL wants message lists everywhere
+        rows = [{"prompt": r["prompt"], "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                 "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows]
+    tok = load_tokenizer(c["model_dir"])
+    model = load_causal_lm(c["model_dir"], device="cuda" if torch.cuda.is_available() else "cpu")
+    peft_config = None
+    if c["lora"]:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                 task_type="CAUSAL_LM")
+    args = DPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"), per_device_train_batch_size=c["batch_size"],
+        max_steps=c["steps"], learning_rate=c["learning_rate"], beta=c["beta"], loss_type="sigmoid",
+        precompute_ref_log_probs=True, max_length=c["max_prompt_len"] + c["max_response_len"],
+        gradient_checkpointing=False, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
+        report_to="none", save_strategy="no", logging_steps=1, seed=c["seed"], lr_scheduler_type="linear",
+        warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0, dataloader_num_workers=0, disable_dropout=True)
+    timer = _StepTimer(TrainerCallback)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                         peft_config=peft_config, callbacks=[timer])
+    trainer.train()
+    wall = time.perf_counter() - t0
+    ds = trainer.train_dataset
+    durations, tokens = timer.durations[1:], timer.tokens[1:]
+    return {"tokens_per_s": sum(tokens) / sum(durations), "step_s": sorted(durations)[len(durations) // 2],
+            "wall_s": wall, "first_loss": timer.losses[0] if timer.losses else float("nan"),
+            "ref_chosen_logps": list(ds["ref_chosen_logps"][:CHECK_PAIRS]),
+            "ref_rejected_logps": list(ds["ref_rejected_logps"][:CHECK_PAIRS]), "threads": torch.get_num_threads()}
+
+
+def _StepTimer(base):
+    """A TrainerCallback timing each optimizer step and reading its token count from the logs."""
+
+    class StepTimer(base):
+        def __init__(self):
+            self.durations, self.tokens, self.losses = [], [], []
+            self._t, self._seen = 0.0, 0.0
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.durations.append(time.perf_counter() - self._t)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "num_tokens" in logs:  # cumulative count of input tokens seen
+                self.tokens.append(logs["num_tokens"] - self._seen)
+                self._seen = logs["num_tokens"]
+            if "loss" in logs:
+                self.losses.append(logs["loss"])
+
+    return StepTimer()
+
+
+def check_equal_inputs(cmp) -> str:
+    """Max |difference| between the sides' reference log-probs of the first pairs."""
+    a, b = (cmp.runs[s][0] for s in cmp.sides)
+    diffs = [abs(x - y) for k in ("ref_chosen_logps", "ref_rejected_logps") for x, y in zip(a[k], b[k])]
+    if not diffs:
+        return "reference log-probs: not compared (no data)"
+    return f"reference log-probs of the first {len(diffs) // 2} pairs: max |harness - trl| = {max(diffs):.2e}"
+
+
+def run(args) -> int:
+    from harness.bench.common import alternate, finish
+
+    cmp = alternate("train-" + args.model + ("-lora" if args.lora else ""), ("harness-train", "trl-train"),
+                    configs(args), repeats=args.repeats, metric="tokens_per_s", higher_is_better=True,
+                    goal=">= 1.5x TRL's tokens/s at no more peak memory")
+    print(check_equal_inputs(cmp))
+    return finish(cmp, args)

@@ -1,0 +1,26 @@
+"""`harness report RESULTS_DIR`: write report.md, report.tex, report.html and PNG plots into it.
+
+    harness report results/minordpo-arith
+    harness report results/minordpo-arith --metrics final_logratio_chosen,diverged --no-plots
+
+Built from the folder's Parquet tables only, so a copied results folder renders the same report.
+The main table has a row per grid cell (loss x beta x lr, ...) and mean ± 95% CI over seeds.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(p):
+    p.add_argument("results", help="results folder, e.g. results/minordpo-arith")
+    p.add_argument("--title", help="report title (default: the suite's report.title)")
+    p.add_argument("--metrics", help="comma-separated main-table columns (default: all with data)")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+
+
+def run(args) -> int:
+    from harness.report import write_report
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    for path in write_report(args.results, title=args.title, metrics=metrics, plots=False if args.no_plots else None):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,64 @@
+"""`harness run SUITE.yaml [--out DIR] [--dry-run] [key=value ...]`: run a benchmark suite.
+
+    harness run suites/minordpo-arith.yaml                 # results/minordpo-arith/, then its report
+    harness run suites/smoke.yaml --dry-run                # the expanded runs and what is done
+    harness run suites/smoke.yaml train.steps=5 grid.loss.beta=[0.1,0.5] --out /tmp/smoke
+
+Resumable: runs already done in --out are skipped; kill it at any point and run it again.
+Overrides: `grid.KEY=[...]` sets an axis; a run key (`train.steps=5`) sets the base config and
+pins that axis; other dotted keys (`sft.train.steps=10`, `report.enabled=false`) edit the suite.
+Exit status: 0 when every run completed or diverged, 1 when some failed (they are recorded and
+retried next time), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _options(p):
+    p.add_argument("--out", help="results folder (default: results/<suite name>)")
+    p.add_argument("--dry-run", action="store_true", help="print the expanded runs and their state; train nothing")
+    p.add_argument("--executor", default="local", help="how runs are executed (default: local, sequential)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+
+def add_arguments(p):
+    p.add_argument("suite", help="suite YAML, e.g. suites/smoke.yaml")
+    _options(p)
+    # REMAINDER + a second pass: options may come after the overrides (`... k=v --dry-run`)
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value", help="dotted overrides of the suite")
+
+
+def _reparse(args) -> None:
+    p = argparse.ArgumentParser(prog="harness run", add_help=False)
+    _options(p)
+    p.add_argument("overrides", nargs="*")
+    rest = p.parse_intermixed_args(args.overrides)
+    args.overrides = rest.overrides
+    for name in ("out", "executor"):
+        if getattr(rest, name) != p.get_default(name):
+            setattr(args, name, getattr(rest, name))
+    args.dry_run, args.no_report = args.dry_run or rest.dry_run, args.no_report or rest.no_report
+
+
+def run(args) -> int:
+    _reparse(args)
+    from harness.suite.grid import expand
+    from harness.suite.spec import load_suite
+
+    suite = load_suite(args.suite, args.overrides)
+    from harness.suite.runner import default_out
+
+    out = args.out or default_out(suite)
+    if args.dry_run:
+        from harness.results.store import ResultStore
+        from harness.suite.status import describe
+
+        print(f"suite {suite.name} ({suite.hash}) from {suite.source}")
+        print(describe(expand(suite), ResultStore(out), needs_eval=bool(suite.spec.eval)))
+        return 0
+    from harness.suite.runner import run_suite
+
+    summary = run_suite(suite, out, executor=args.executor, report=False if args.no_report else None)
+    return 1 if summary.failed else 0

@@ -1,0 +1,39 @@
+"""`harness train CONFIG.yaml [key=value ...] --out DIR`: one training run.
+
+    harness train suites/examples/train-tiny.yaml --out results/tiny
+    harness train suites/examples/train-tiny.yaml loss.name=minor_dpo train.steps=50 --out results/tiny
+
+Dotted overrides are type-checked like the file. Rows land in DIR/runs and DIR/steps, the
+model in DIR/checkpoints/<run_id>/final. Running the same command again after an interruption
+resumes from the last checkpoint (set train.checkpoint_every). Exit status: 0 completed,
+1 diverged or failed (the run is recorded either way), 2 bad input.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(p):
+    p.add_argument("config", help="run config YAML (see harness/trainer/config.py)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.steps=10")
+    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--run-id", default=None, help="override the run id (default: hash of the resolved config)")
+    p.add_argument("--suite", default="", help="suite name recorded in the runs table")
+
+
+def run(args) -> int:
+    import sys
+
+    from harness.config import load_config
+    from harness.trainer import train_run
+    from harness.trainer.config import RunConfig
+
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    result = train_run(cfg, args.out, run_id=args.run_id, suite=args.suite)
+    where = f" -> {result.checkpoint}" if result.checkpoint else ""
+    detail = f" at step {result.diverged_step}" if result.status == "diverged" else ""
+    print(f"run {result.run_id}: {result.status}{detail}, {result.steps} steps in {result.wall_s:.1f}s, "
+          f"reference cache {'hit' if result.ref_cache_hit else 'miss' if result.ref_cache_hit is False else 'unused'}"
+          f"{where}")
+    if result.error:
+        print(result.error, file=sys.stderr)
+    return 0 if result.status == "completed" else 1

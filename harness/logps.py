@@ -1,0 +1,72 @@
+"""Summed response log-probs per row, with logits computed only where labels are.
+
+    out = sequence_logps(model, batch)     # batch from harness.data.tokenize.collate
+    out.logps      # [2B] sum of log pi(token) over each row's response tokens
+    out.tokens     # [2B] response tokens counted (== batch["response_lengths"])
+
+Why not `model(**batch).logits`: that materialises [2B, T, V] logits and a log-softmax over
+every prompt and padding position. Here the decoder runs once, the hidden states of the scored
+positions are gathered ([N, H], N = response tokens), and only those go through the LM head and a
+fused cross-entropy in float32. For a 49k-token vocabulary and prompt-heavy rows that is most of
+the memory and much of the time of a step.
+
+Models whose head does more than a linear map (logit soft-capping, logit scaling) take the plain
+forward path and are sliced afterwards, so the numbers stay right for any causal LM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from harness.data.tokenize import IGNORE
+
+# config attributes that mean "the LM head output is post-processed": use the plain forward
+_HEAD_EXTRAS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+@dataclasses.dataclass
+class SequenceLogps:
+    logps: torch.Tensor  # [R] summed over response tokens
+    tokens: torch.Tensor  # [R] number of response tokens scored
+
+
+def _split_head(model):
+    """(decoder, lm_head) when the head is a plain projection, else None."""
+    cfg = getattr(model, "config", None)
+    if cfg is not None and any(getattr(cfg, a, None) not in (None, 1, 1.0) for a in _HEAD_EXTRAS):
+        return None
+    try:
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError, ValueError):
+        return None
+    if decoder is None or head is None or decoder is model:
+        return None
+    return decoder, head
+
+
+def sequence_logps(model, batch: dict) -> SequenceLogps:
+    """Per-row summed log-probs of the labelled (response) tokens; labels are unshifted."""
+    input_ids, attention = batch["input_ids"], batch["attention_mask"]
+    targets = batch["labels"][:, 1:]  # position t predicts token t+1
+    scored = targets != IGNORE  # [R, T-1]
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(scored)[scored]
+    split = _split_head(model)
+    if split is not None:
+        decoder, head = split
+        hidden = decoder(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
+        logits = head(hidden[:, :-1][scored])  # [N, V]: only the scored positions
+    else:
+        logits = model(input_ids=input_ids, attention_mask=attention, use_cache=False).logits[:, :-1][scored]
+    token_logps = -F.cross_entropy(logits.float(), targets[scored], reduction="none")  # [N]
+    sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    sums = sums.index_add(0, rows, token_logps)
+    return SequenceLogps(sums, scored.sum(1))
+
+
+def split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[2B] rows of a collated batch -> (chosen [B], rejected [B])."""
+    half = values.shape[0] // 2
+    return values[:half], values[half:]

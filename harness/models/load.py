@@ -1,0 +1,93 @@
+"""Resolve a model name to a local directory, and load model + tokenizer from it.
+
+    path = model_dir(cfg.model, texts=train_texts, seed=0)   # registered name | local dir | hub id
+    tok = load_tokenizer(path)
+    model = load_causal_lm(path, device="cpu")
+
+Everything downstream works on directories (fingerprints, caches, vLLM, lm-eval), so a hub id is
+resolved to its local snapshot first (offline when HF_HUB_OFFLINE=1). Parameters are loaded in
+float32; the compute dtype (bf16 on CUDA) is applied by autocast in the trainer, which keeps the
+optimizer's master weights exact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from harness.errors import ConfigError, HarnessError
+
+
+def cache_root() -> Path:
+    """$HARNESS_CACHE, default ~/.cache/harness: built models, converted GGUFs."""
+    return Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser()
+
+
+def model_dir(cfg, *, texts: Iterable[str] = (), seed: int = 0) -> Path:
+    """The directory holding `cfg` (a ModelConfig)'s initial weights and tokenizer."""
+    from harness.models import MODELS
+
+    if cfg.init_from:
+        path = Path(cfg.init_from)
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model.init_from: {path} is not a model directory (no config.json)")
+        return path
+    if cfg.name in MODELS:
+        return Path(MODELS.get(cfg.name)(texts=texts, seed=seed, options=dict(cfg.tiny)))
+    if cfg.tiny:
+        raise ConfigError(f"model.tiny: options apply to the 'tiny' model only, not {cfg.name!r}")
+    path = Path(cfg.name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model.name: {path} is a directory without config.json")
+        return path
+    return _hub_snapshot(cfg.name, cfg.revision, MODELS.unknown_message(cfg.name))
+
+
+def _hub_snapshot(repo_id: str, revision: str | None, unknown: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision,
+                                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]))
+    except Exception as e:  # offline and not cached, no such repo, bad revision, ...
+        raise HarnessError(f"model {repo_id!r}: not a registered model, a local directory, or an available "
+                           f"hub id ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {unknown}") from None
+
+
+def resolve_device(spec: str = "auto") -> str:
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {spec!r} requested but CUDA is not available")
+    return spec
+
+
+def compute_dtype(dtype: str, device: str):
+    """The autocast dtype, or None for plain float32 (auto: bf16 on CUDA, fp32 on CPU)."""
+    import torch
+
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return None if dtype == "float32" else getattr(torch, dtype)
+
+
+def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    if tok.pad_token_id is None:  # batches need a pad id; any id works (padding is masked)
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path: str | Path, *, device: str = "cpu", trust_remote_code: bool = False):
+    """A causal LM in float32 on `device`, eval mode (no dropout: reference and policy agree at step 0)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, trust_remote_code=trust_remote_code)
+    return model.to(device).eval()

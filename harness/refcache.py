@@ -1,0 +1,142 @@
+"""Reference log-probs, computed once per (reference weights, token ids, precision) and cached.
+
+    ref = reference_logps(model, pairs, cache_dir=out / "cache" / "refs", fingerprint=model_fingerprint(path),
+                          pad_id=tok.pad_token_id, batch_size=32, device="cpu")
+    ref.chosen, ref.rejected     # float64 tensors [N], aligned with `pairs`
+    ref.hit                      # True when read from the cache
+
+Why a cache: every run of a sweep (each beta, loss and learning rate) starts from the same
+reference and the same data, so its log-probs are the same numbers; computing them once turns a
+sweep's reference cost from N forwards into one. The key hashes what determines the values:
+the reference weights (file hashes), the exact token ids of every pair (which captures the
+tokenizer, the dataset, its processing and the max lengths) and the compute precision and
+device type. Files are Parquet (`<cache_dir>/<key>.parquet`: index, prompt_id, chosen,
+rejected), written atomically, so concurrent runs may race but never read half a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from harness.data.tokenize import TokenizedPair, batches, collate
+from harness.hashing import content_hash, file_hash
+from harness.logps import sequence_logps, split_pairs
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json")
+
+
+@dataclasses.dataclass
+class RefLogps:
+    chosen: torch.Tensor  # [N] float64
+    rejected: torch.Tensor  # [N] float64
+    hit: bool
+    path: Path | None = None
+
+
+def model_fingerprint(path: str | Path) -> str:
+    """Hash of a model directory's weights and config (cached per process by size + mtime)."""
+    files = sorted(f for pattern in WEIGHT_FILES for f in Path(path).glob(pattern))
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _fingerprint(stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(stamp: tuple) -> str:
+    return content_hash([(Path(name).name, file_hash(name, n=32)) for name, _, _ in stamp], 32)
+
+
+def pairs_hash(pairs: Sequence[TokenizedPair]) -> str:
+    h = hashlib.sha256()
+    for p in pairs:
+        for ids in (p.prompt_ids, p.chosen_ids, p.rejected_ids):
+            h.update(len(ids).to_bytes(4, "little"))
+            h.update(b"".join(i.to_bytes(4, "little") for i in ids))
+    return h.hexdigest()[:32]
+
+
+def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device: str) -> str:
+    return content_hash({"reference": fingerprint, "pairs": pairs_hash(pairs), "dtype": str(dtype),
+                         "device": torch.device(device).type, "v": 1}, 24)
+
+
+def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | Path | None, fingerprint: str,
+                    pad_id: int, batch_size: int = 32, device: str = "cpu", dtype=None) -> RefLogps:
+    """Cached summed log-probs of chosen and rejected responses under `model` (no grad).
+
+    `model` may be a PEFT model: its adapters are disabled, so the reference is the base weights.
+    It may also be a zero-argument callable returning the model, called only on a cache miss
+    (a separate reference model is then never loaded when the cache hits).
+    `dtype`: autocast dtype the training forward uses (None: float32); part of the key.
+    """
+    path = Path(cache_dir) / f"{cache_key(fingerprint, pairs, dtype=dtype, device=device)}.parquet" if cache_dir else None
+    if path is not None and path.is_file():
+        cached = _read(path, pairs)
+        if cached is not None:
+            return RefLogps(*cached, hit=True, path=path)
+    if not isinstance(model, torch.nn.Module):
+        model = model()
+    chosen, rejected = compute_logps(model, pairs, pad_id=pad_id, batch_size=batch_size, device=device, dtype=dtype)
+    if path is not None:
+        _write(path, pairs, chosen, rejected)
+    return RefLogps(chosen, rejected, hit=False, path=path)
+
+
+@torch.no_grad()
+def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_size: int, device: str,
+                  dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+    chosen = torch.empty(len(pairs), dtype=torch.float64)
+    rejected = torch.empty(len(pairs), dtype=torch.float64)
+    disable = getattr(model, "disable_adapter", None)  # PEFT: the reference is the base model
+    was_training = model.training
+    model.eval()
+    try:
+        with (disable() if callable(disable) else nullcontext()), _autocast(device, dtype):
+            for idx in batches([p.length for p in pairs], batch_size):
+                batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], pad_id).items()}
+                c, r = split_pairs(sequence_logps(model, batch).logps.double().cpu())
+                chosen[idx], rejected[idx] = c, r
+    finally:
+        model.train(was_training)
+    return chosen, rejected
+
+
+def _autocast(device: str, dtype):
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _read(path: Path, pairs: Sequence[TokenizedPair]):
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path).to_pydict()
+    except Exception:  # a damaged file is recomputed, not trusted
+        return None
+    if table.get("prompt_id") != [p.prompt_id for p in pairs] or table.get("index") != [p.index for p in pairs]:
+        return None
+    return (torch.tensor(table["chosen"], dtype=torch.float64), torch.tensor(table["rejected"], dtype=torch.float64))
+
+
+def _write(path: Path, pairs: Sequence[TokenizedPair], chosen: torch.Tensor, rejected: torch.Tensor) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"index": [p.index for p in pairs], "prompt_id": [p.prompt_id for p in pairs],
+                      "chosen": chosen.tolist(), "rejected": rejected.tolist()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,82 @@
+"""Reports: tables and plots of a results folder, from its Parquet tables only.
+
+    paths = write_report("results/minordpo-arith")   # report.md, report.tex, report.html, *.png
+
+Everything shown is derived from `runs`, `steps`, `scores`, `evals` and `lmeval` rows (see
+`harness.summary`), so a results folder copied anywhere renders the same report. Options (title,
+metric columns, plots on/off) come from the suite's `report:` block, read from the folder's
+`suite.json` when the runner left one, else from the arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def report_options(root: Path) -> dict:
+    try:
+        doc = json.loads((root / "suite.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {**doc.get("spec", {}).get("report", {}), "suite": doc.get("name", "")}
+
+
+def write_report(root: str | Path, *, title: str | None = None, metrics: list[str] | None = None,
+                 plots: bool | None = None, formats=("md", "tex", "html")) -> list[Path]:
+    from harness.report import plots as plotting
+    from harness.report.render import html_page, render_latex, render_markdown
+    from harness.report.table import main_table, runs_table
+    from harness.summary import aggregate, load_results, metric
+
+    root = Path(root)
+    opts = report_options(root)
+    res = load_results(root)
+    agg = aggregate(res)
+    suite = opts.get("suite") or ", ".join(sorted(set(res.runs["suite"].dropna())))
+    title = title or opts.get("title") or f"Suite {suite}"
+    metrics = metrics or opts.get("metrics") or None
+    unknown = [m for m in metrics or [] if m not in set(agg.get("metric", []))]
+    if unknown:
+        raise HarnessError(f"{root}: report metric(s) {unknown} have no data "
+                           f"(available: {sorted(set(agg['metric'])) if len(agg) else 'none'})")
+    main = main_table(res, agg, metrics=metrics, title="Main results")
+    per_run = runs_table(res)
+    counts = res.runs["status"].value_counts().to_dict()
+    intro = [f"{len(res.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+             + f". Rows are grid cells ({', '.join(res.keys) or 'a single cell'}); columns are means over seeds."]
+
+    written: list[Path] = []
+    images: dict[str, bytes] = {}
+    captions = {"curves.png": "Chosen (solid) and rejected (dashed) log-ratios during training",
+                "frontier.png": f"{metric('reward').header} vs {metric('kl').header} across β"}
+    if plots if plots is not None else opts.get("plots", True):
+        for name, make in (("curves.png", lambda p: plotting.training_curves(res, p)),
+                           ("frontier.png", lambda p: plotting.frontier(res, agg, p))):
+            path = make(root / name)
+            if path is not None:
+                written.append(path)
+                images[name] = path.read_bytes()
+    if "md" in formats:
+        md = [f"# {title}", "", *intro, "", render_markdown(main), render_markdown(per_run)]
+        md += [f"## {captions[n]}\n\n![{n}]({n})\n" for n in images]
+        written.append(_write(root / "report.md", "\n".join(md)))
+    if "tex" in formats:
+        written.append(_write(root / "report.tex", render_latex(main, label=f"tab:{_slug(suite)}")))
+    if "html" in formats:
+        written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro,
+                                                              images=images, captions=captions)))
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-") or "results"
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,227 @@
+"""Run a suite: expand, skip what is done, train (SFT stages first), evaluate, report.
+
+    suite = load_suite("suites/smoke.yaml")
+    summary = run_suite(suite, "results/smoke")            # resumable: run it again after a kill
+    run_suite(suite, out, train_fn=fake_train)              # tests inject the trainer/evaluator
+
+Resumability comes from the store, not from bookkeeping here: every durable effect of a task is
+an atomic part file keyed by run id (`runs`, `steps`, `evals`, ...), so a suite killed at any
+moment (SIGKILL included) and run again recomputes the state of each run from the files
+(`status.run_state`), redoes only the unfinished ones and replaces, never appends, their parts.
+
+Sharing: an SFT stage is trained once per model x dataset and its checkpoint is the start (and
+the reference) of every run; reference log-probs are shared through the trainer's cache; the
+evaluation of a group of runs is one `evaluate_runs` call, so one generation engine serves
+every checkpoint of the group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.config import to_dict
+from harness.errors import HarnessError
+from harness.results.store import ResultStore
+from harness.suite import status
+from harness.suite.executors import EXECUTORS, Outcome, Task
+from harness.suite.grid import Plan, PlannedRun, expand, resolve, suite_column
+from harness.suite.spec import Suite
+
+
+@dataclasses.dataclass
+class SuiteSummary:
+    out: Path
+    total: int
+    skipped: int  # already done before this invocation
+    states: dict[str, str]  # run_id -> final state
+
+    @property
+    def failed(self) -> list[str]:
+        return [rid for rid, s in self.states.items() if s == "failed"]
+
+
+def default_out(suite: Suite) -> Path:
+    return Path("results") / suite.name
+
+
+def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "local",
+              train_fn: Callable | None = None, eval_fn: Callable | None = None,
+              report: bool | None = None, log: Callable[[str], None] = print) -> SuiteSummary:
+    out = Path(out) if out is not None else default_out(suite)
+    plan = expand(suite)
+    check_names(plan)
+    store = ResultStore(out)
+    write_suite_file(plan, out)
+    needs_eval = bool(suite.spec.eval)
+    before = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn)
+    skipped = sum(s == "done" for s in before.values())
+    log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out}")
+    runner = EXECUTORS.get(executor)()
+    runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
+               on_done=lambda i, n, t, o: _log_outcome(log, t, o))
+    after = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    if report if report is not None else suite.spec.report.enabled:
+        from harness.report import write_report
+
+        try:
+            for path in write_report(out):
+                log(f"wrote {path}")
+        except HarnessError as e:  # results are safe on disk; a report problem must not hide them
+            log(f"report not written: {e}")
+    counts = {s: sum(v == s for v in after.values()) for s in sorted(set(after.values()))}
+    log(f"suite {suite.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return SuiteSummary(out, len(plan.runs), skipped, after)
+
+
+def check_names(plan: Plan) -> None:
+    """Unknown loss names fail before anything trains (this imports torch, so not in dry runs)."""
+    from harness.losses import LOSSES
+
+    for r in plan.all:
+        if r.config.loss.name not in LOSSES:
+            raise HarnessError(f"{plan.suite.source}: run {r.label}: {LOSSES.unknown_message(r.config.loss.name)}")
+
+
+def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None) -> list[Task]:
+    spec = plan.suite.spec
+    needs_eval = bool(spec.eval)
+    states = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    tasks: list[Task] = []
+    n_train = sum(s in ("pending", "failed") for s in states.values())
+    for sft in plan.sft:
+        users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] in ("pending", "failed")]
+        done = status.run_state(store, sft.run_id, needs_eval=False) == "done"
+        if users and not (done and status.has_checkpoint(out, sft.run_id)):
+            tasks.append(_train(sft, out, plan, train_fn, label=f"sft stage {sft.run_id} ({len(users)} run(s) start here)"))
+    keys = {t.key for t in tasks}
+    i = 0
+    for r in plan.runs:
+        if states[r.run_id] in ("pending", "failed"):
+            i += 1
+            after = (f"train:{r.sft_id}",) if f"train:{r.sft_id}" in keys else ()
+            tasks.append(_train(r, out, plan, train_fn, after=after,
+                                label=f"run {i}/{n_train} {_fmt_label(r.label)} ({r.run_id})"))
+    if needs_eval:
+        tasks += _eval_tasks(plan, out, states, tasks, eval_fn)
+    return tasks
+
+
+def _train(r: PlannedRun, out: Path, plan: Plan, train_fn, *, after=(), label="") -> Task:
+    args = (r, str(out), suite_column(plan.suite.name, r.stage), train_fn)
+    return Task(f"train:{r.run_id}", train_task, args, tuple(after), label)
+
+
+def _eval_tasks(plan: Plan, out: Path, states: dict, tasks: list[Task], eval_fn) -> list[Task]:
+    """One evaluation per reference (the SFT stage, or the base model): one engine, many checkpoints."""
+    groups: dict[str, list[PlannedRun]] = {}
+    for r in plan.runs:
+        if states[r.run_id] != "done":
+            groups.setdefault(r.sft_id or f"base:{r.config.model.name}", []).append(r)
+    keys = {t.key for t in tasks}
+    out_tasks = []
+    for ref, runs in groups.items():
+        after = tuple(k for k in [f"train:{ref}"] + [f"train:{r.run_id}" for r in runs] if k in keys)
+        args = (plan.suite.spec.eval, str(out), ref, runs, eval_fn)
+        out_tasks.append(Task(f"eval:{ref}", eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}"))
+    return out_tasks
+
+
+# ---------------------------------------------------------------- task bodies (module level: picklable)
+def train_task(run: PlannedRun, out: str, suite_tag: str, train_fn=None, *, deps: dict[str, Outcome]) -> Any:
+    store = ResultStore(out)
+    try:
+        cfg = resolve(run.config, _sft_checkpoints(run, out, deps))
+    except KeyError as e:
+        return record_failure(store, run, suite_tag, f"SFT stage {e} has no checkpoint (it failed or was deleted)")
+    fn = train_fn or _default_train()
+    try:  # the trainer shows the current step itself (a tqdm bar, or a line per 10% in logs)
+        return fn(cfg, out, run_id=run.run_id, suite=suite_tag)
+    except Exception as e:
+        import traceback
+
+        record_failure(store, run, suite_tag, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+        raise
+
+
+def eval_task(eval_cfg: dict, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
+              deps: dict[str, Outcome]) -> Any:
+    store = ResultStore(out)
+    todo = [r for r in runs if status.run_state(store, r.run_id, needs_eval=True) == "trained"]
+    targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
+    if not targets:
+        return None
+    if ref.startswith("base:"):
+        reference = (f"base-{runs[0].config.model.name}", runs[0].config.model.name)
+    else:
+        reference = (ref, str(status.checkpoint_dir(out, ref)))
+    fn = eval_fn or _default_eval()
+    return fn(eval_cfg, targets=targets, reference=reference, store=store, runs=[r.config for r in todo])
+
+
+def _sft_checkpoints(run: PlannedRun, out: str, deps: dict[str, Outcome]) -> dict[str, str]:
+    if run.sft_id is None:
+        return {}
+    outcome = deps.get(f"train:{run.sft_id}")
+    if outcome is not None and (not outcome.ok or getattr(outcome.value, "status", "completed") == "failed"):
+        return {}
+    ckpt = getattr(outcome.value, "checkpoint", None) if outcome is not None else None
+    path = Path(ckpt) if ckpt else status.checkpoint_dir(out, run.sft_id)
+    return {run.sft_id: str(path)} if path.is_dir() else {}
+
+
+def record_failure(store: ResultStore, run: PlannedRun, suite_tag: str, error: str) -> str:
+    """A `runs` row with status failed, so the failure is visible and the run is retried later."""
+    from harness.env import git_sha, snapshot
+
+    cfg = run.config
+    store.write("runs", run.run_id, [{
+        "run_id": run.run_id, "suite": suite_tag, "name": cfg.name, "loss": cfg.loss.name,
+        "beta": cfg.loss.beta, "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed,
+        "model": cfg.model.name, "dataset": cfg.data.train, "status": "failed", "steps": 0,
+        "config_json": json.dumps(to_dict(cfg), sort_keys=True), "env_json": json.dumps(snapshot()),
+        "git_sha": git_sha(), "error": error[-4000:]}])
+    return "failed"
+
+
+def _default_train():
+    from harness.trainer import train_run
+
+    return train_run
+
+
+def _default_eval():
+    from harness.evaluation import evaluate_runs
+
+    return evaluate_runs
+
+
+def _log_outcome(log, task: Task, outcome: Outcome) -> None:
+    if not outcome.ok:
+        log(f"    failed: {outcome.error.strip().splitlines()[-1]}")
+    elif (st := getattr(outcome.value, "status", None)) and st != "completed":
+        log(f"    {st}" + (f" at step {outcome.value.diverged_step}" if st == "diverged" else ""))
+
+
+def _fmt_label(label: dict) -> str:
+    return " ".join(f"{k.split('.')[-1]}={v}" for k, v in label.items())
+
+
+def write_suite_file(plan: Plan, out: Path) -> Path:
+    """<out>/suite.json: the resolved suite, its hash and the planned run ids (for baselines and
+    report options; the data itself is only ever read from the Parquet tables)."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"name": plan.suite.name, "hash": plan.suite.hash, "source": plan.suite.source,
+           "spec": to_dict(plan.suite.spec), "axes": plan.axes,
+           "runs": [{"run_id": r.run_id, "stage": r.stage, "label": r.label} for r in plan.all]}
+    fd, tmp = tempfile.mkstemp(prefix=".suite.", suffix=".tmp", dir=out)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True, default=str)
+    os.replace(tmp, out / "suite.json")
+    return out / "suite.json"

@@ -1,0 +1,250 @@
+"""Suite YAML → a validated `SuiteSpec`. A suite is a grid of runs that share a base config.
+
+    name: minordpo-arith
+    base:                       # a partial RunConfig (see harness/trainer/config.py)
+      model: {name: tiny}
+      data: {train: arith, options: {n_pairs: 2000}}
+      train: {steps: 300, batch_size: 16}
+    grid:                       # dotted RunConfig key -> values; the runs are the cartesian product
+      loss.name: [dpo, minor_dpo]
+      loss.beta: [0.05, 0.1, 0.5]
+      train.learning_rate: [2.0e-4, 1.0e-3]
+      train.seed: [0, 1, 2]
+    variants:                   # optional named overrides, each crossed with the grid
+      - {name: sft, set: {loss.name: sft}, grid: {loss.beta: [0.1]}}
+    sft:                        # optional SFT stage: trained once per model x dataset, shared by all runs
+      train: {steps: 1000, learning_rate: 1.0e-3}
+    eval: {...}                 # evaluation block (harness.evaluation's EvalConfig)
+    report: {title: "MinorDPO vs DPO"}
+
+    suite = load_suite("suites/minordpo-arith.yaml", ["train.steps=20"])
+
+Validation happens here, before anything runs: an unknown or mistyped key anywhere (base, grid
+keys and values, variants, sft) is a ConfigError naming the file and the dotted key, e.g.
+``suites/x.yaml: grid.loss.bta: unknown key``. Command-line overrides: `grid.KEY=[...]` sets an
+axis; a RunConfig key such as `train.steps=5` sets it in `base` and removes it from every grid
+(so `train.seed=0` pins the seed); anything else (`sft.train.steps=10`, `report.title=x`) is a
+plain dotted override of the suite file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+from harness.config import from_dict, load_yaml, to_dict
+from harness.errors import ConfigError
+from harness.hashing import content_hash
+from harness.trainer.config import RunConfig
+
+F = dataclasses.field
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSpec:
+    name: str  # label of the variant in tables (the run's `name`)
+    set: dict[str, Any] = F(default_factory=dict)  # dotted RunConfig key -> value, applied last
+    grid: dict[str, list[Any]] = F(default_factory=dict)  # axes that replace/add to the suite grid
+    use_sft: bool = True  # start from the suite's SFT checkpoint (when there is an SFT stage)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportOptions:
+    title: str = ""  # default: the suite name
+    enabled: bool = True  # `harness run` writes the report when the suite finishes
+    metrics: list[str] = F(default_factory=list)  # main-table columns (names from harness.summary); empty: all with data
+    plots: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteSpec:
+    name: str  # results go to results/<name> by default; also the `suite` column of `runs`
+    base: dict[str, Any]  # partial RunConfig shared by every run
+    description: str = ""
+    grid: dict[str, list[Any]] = F(default_factory=dict)
+    variants: list[VariantSpec] = F(default_factory=list)
+    sft: dict[str, Any] | None = None  # partial RunConfig over `base`; loss defaults to {name: sft}
+    eval: dict[str, Any] = F(default_factory=dict)  # harness.evaluation config; empty: no evaluation
+    report: ReportOptions = F(default_factory=ReportOptions)
+
+    def validate(self):
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            return "name", f"must be a plain folder name, got {self.name!r}"
+        names = [v.name for v in self.variants]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            return "variants", f"duplicate variant name(s) {dup}"
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A loaded suite: the spec plus where it came from and its content hash."""
+
+    spec: SuiteSpec
+    source: str  # file path (+ overrides) for messages
+    hash: str  # content hash of the resolved spec: changes whenever any run could change
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+# ---------------------------------------------------------------- loading
+SUITE_SECTIONS = {f.name for f in dataclasses.fields(SuiteSpec)}
+RUN_SECTIONS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+def load_suite(path: str | Path, overrides: typing.Iterable[str] = ()) -> Suite:
+    overrides = list(overrides)
+    source = str(path) + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    data = apply_suite_overrides(load_yaml(path), overrides, source=source)
+    return suite_from_dict(data, source=source)
+
+
+def suite_from_dict(data: dict, *, source: str = "<suite>") -> Suite:
+    data = copy.deepcopy(data)
+    for section in ("grid",):
+        if isinstance(data.get(section), dict):
+            data[section] = flatten_axes(data[section])
+    for v in data.get("variants") or []:
+        if isinstance(v, dict) and isinstance(v.get("grid"), dict):
+            v["grid"] = flatten_axes(v["grid"])
+        if isinstance(v, dict) and isinstance(v.get("set"), dict):
+            v["set"] = flatten_values(v["set"])
+    spec = from_dict(SuiteSpec, data, source=source)
+    check_partial(spec.base, source, "base")
+    if spec.sft is not None:
+        check_partial(spec.sft, source, "sft")
+    check_axes(spec.grid, source, "grid")
+    for i, v in enumerate(spec.variants):
+        check_axes(v.grid, source, f"variants[{i}].grid")
+        for key, value in v.set.items():
+            check_value(key, value, source, f"variants[{i}].set.{key}")
+    return Suite(spec, source, content_hash(to_dict(spec)))
+
+
+def apply_suite_overrides(data: dict, overrides: typing.Iterable[str], *, source: str) -> dict:
+    """`grid.K=[..]` sets axis K; a RunConfig key sets `base` and pins the axis; else plain dotted."""
+    from harness.config import apply_overrides
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        root = key.split(".", 1)[0]
+        if not sep or not key:
+            raise ConfigError(f"{source}: override {item!r}: expected key=value")
+        if root == "grid" and "." in key:
+            axes = data.setdefault("grid", {}) or {}
+            data["grid"] = {**flatten_axes(axes), key[len("grid."):]: _parse(raw)}
+        elif root in RUN_SECTIONS and root not in SUITE_SECTIONS:
+            data = apply_overrides(data, [f"base.{item}"], source=source)
+            for holder in [data] + [v for v in data.get("variants") or [] if isinstance(v, dict)]:
+                if isinstance(holder.get("grid"), dict):
+                    holder["grid"] = {k: v for k, v in flatten_axes(holder["grid"]).items() if k != key}
+        else:
+            data = apply_overrides(data, [item], source=source)
+    return data
+
+
+def _parse(raw: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def flatten_axes(grid: dict, prefix: str = "") -> dict:
+    """Grid axes may be written nested ({loss: {beta: [..]}}) or dotted ({loss.beta: [..]}): a
+    list (or a non-mapping) is a leaf, so both spellings give the same flat dotted mapping."""
+    out: dict = {}
+    for k, v in grid.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten_axes(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def flatten_values(values: dict) -> dict:
+    """Variant `set:` keys are dotted; a nested mapping is accepted only under a top-level
+    RunConfig section ({loss: {name: sft}}), so dict-valued fields (loss.params) stay values."""
+    out: dict = {}
+    for k, v in values.items():
+        if k in RUN_SECTIONS and isinstance(v, dict) and k not in ("reference", "name"):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------- partial RunConfig validation
+def field_at(key: str, source: str, where: str) -> tuple[Any, dict] | None:
+    """(type hint, field metadata) of dotted RunConfig `key`; None when the key lies inside a
+    free-form mapping field (data.options.n_pairs, loss.params.lambda_)."""
+    cls: Any = RunConfig
+    hint: Any = RunConfig
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        cls = _dataclass_of(cls)
+        if cls is None:
+            if typing.get_origin(hint) is dict:
+                return None
+            raise ConfigError(f"{source}: {where}: {'.'.join(parts[:i])} has no sub-keys")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(part, list(fields), n=1)
+            hint_ = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{source}: {where}: unknown key{hint_}")
+        hint = typing.get_type_hints(cls)[part]
+        meta = fields[part].metadata
+        cls = hint
+    return hint, meta
+
+
+def _dataclass_of(tp: Any) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return tp
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if len(args) == 1 and dataclasses.is_dataclass(args[0]) else None
+
+
+def check_value(key: str, value: Any, source: str, where: str) -> None:
+    """Type- and range-check one value for dotted RunConfig `key` (nested sections recurse)."""
+    found = field_at(key, source, where)
+    if found is None:
+        return
+    hint, meta = found
+    sub = _dataclass_of(hint)
+    if sub is not None and isinstance(value, dict):
+        for k, v in value.items():
+            check_value(f"{key}.{k}", v, source, f"{where}.{k}")
+        return
+    converted = from_dict(hint, value, source=source, prefix=where)
+    fn = meta.get("check")
+    msg = fn(converted) if fn else None
+    if msg:
+        raise ConfigError(f"{source}: {where}: {msg}")
+
+
+def check_partial(partial: dict, source: str, where: str) -> None:
+    for k, v in partial.items():
+        check_value(k, v, source, f"{where}.{k}")
+
+
+def check_axes(axes: dict, source: str, where: str) -> None:
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: {where}.{key}: expected a non-empty list of values, got {values!r}")
+        field_at(key, source, f"{where}.{key}")  # an unknown key is named once, without an index
+        for i, v in enumerate(values):
+            check_value(key, v, source, f"{where}.{key}[{i}]")

@@ -1,0 +1,85 @@
+"""What is already done in a results folder: the state of each planned run, read from the store.
+
+    state = run_state(store, run_id, needs_eval=True)   # "done" | "trained" | "failed" | "pending"
+    print(describe(plan, store))                          # the --dry-run table
+
+A run is *done* when its `runs` part says completed or diverged and, if the suite evaluates,
+its `evals` part exists (a diverged run is not evaluated: its weights are not a policy anyone
+would ship, and its failure is already counted). *trained* means evaluation is still owed;
+*failed* runs are retried on the next invocation (failures are often the machine's, not the
+config's); *pending* runs have no `runs` part. Parts are written atomically, so a run killed at
+any moment is in exactly one of these states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config import to_dict
+from harness.results.store import ResultStore
+from harness.suite.grid import Plan, PlannedRun, get_dotted
+
+FINISHED = ("completed", "diverged")
+EVAL_TABLE = "evals"  # evaluate_runs writes one part per run id; its presence marks eval done
+
+
+def recorded_status(store: ResultStore, run_id: str) -> str | None:
+    if not store.has("runs", run_id):
+        return None
+    df = store.read("runs", run_id)
+    return str(df["status"].iloc[0]) if len(df) else None
+
+
+def run_state(store: ResultStore, run_id: str, *, needs_eval: bool) -> str:
+    status = recorded_status(store, run_id)
+    if status is None:
+        return "pending"
+    if status not in FINISHED:
+        return "failed"
+    if needs_eval and status == "completed" and not store.has(EVAL_TABLE, run_id):
+        return "trained"
+    return "done"
+
+
+def checkpoint_dir(out: str | Path, run_id: str) -> Path:
+    """Where a run's final weights live: the trainer's layout (harness.trainer.checkpoint),
+    restated here so that dry runs need not import torch."""
+    return Path(out) / "checkpoints" / run_id / "final"
+
+
+def has_checkpoint(out: str | Path, run_id: str) -> bool:
+    d = checkpoint_dir(out, run_id)
+    return d.is_dir() and any(d.iterdir())
+
+
+def describe(plan: Plan, store: ResultStore, *, needs_eval: bool) -> str:
+    """Plain-text table of every planned run with its state (what `--dry-run` prints)."""
+    rows = []
+    for r in plan.sft:
+        state = run_state(store, r.run_id, needs_eval=False)
+        if state == "done" and not has_checkpoint(store.root, r.run_id):
+            state = "done, no checkpoint"
+        rows.append(_row("sft", r, state, plan.axes))
+    for i, r in enumerate(plan.runs, 1):
+        rows.append(_row(f"{i}", r, run_state(store, r.run_id, needs_eval=needs_eval), plan.axes))
+    headers = ["#", "run_id", "state", "name", "loss", "beta", "lr", "seed"] + \
+        [a for a in plan.axes if a not in SHOWN]
+    table = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[2]] = counts.get(row[2], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    sft = f" + {len(plan.sft)} SFT stage(s)" if plan.sft else ""
+    return "\n".join(lines + [f"{len(plan.runs)} runs{sft} in {store.root}: {summary}"])
+
+
+SHOWN = {"name", "loss.name", "loss.beta", "train.learning_rate", "train.seed"}
+
+
+def _row(idx: str, r: PlannedRun, state: str, axes: list[str]) -> list:
+    d = to_dict(r.config)
+    extra = [get_dotted(d, a) for a in axes if a not in SHOWN]
+    return [idx, r.run_id, state, r.config.name, r.config.loss.name, r.config.loss.beta,
+            r.config.train.learning_rate, r.config.train.seed] + extra

@@ -1,0 +1,208 @@
+"""Per-run metrics and grid cells, derived from a results folder's Parquet tables only.
+
+    res = load_results("results/minordpo-arith")
+    res.runs          # one row per grid run: run_id, status, cell, and its flattened config keys
+    res.keys          # the grid keys that identify a cell (varying keys minus seeds), e.g.
+                      # ["name", "loss.beta", "train.learning_rate"]
+    res.metrics       # long frame: run_id, metric, value
+    agg = aggregate(res)   # one row per (cell, metric): n, mean, std, ci_low, ci_high (over seeds)
+
+This module is the one place where metric names are defined (`METRICS`), so `harness report`
+and `harness regress` always agree. Sources, in order (a later source wins on a name clash):
+- `runs`: `diverged` (1/0) and `failed` (1/0), summed over seeds;
+- `steps`: `final_<column>` for the stability columns, from the held-out (`eval`) split at its
+  last step when the run has one, else the mean of the last 10% of training steps (single
+  training batches are too noisy to call "final");
+- `scores` (per sample): `reward`, `verifier_accuracy`, `kl` as means over samples;
+- `evals`: every metric as written by the evaluation (with its own CI), e.g. `win_rate`;
+- `lmeval`: `lmeval/<task>/<metric>`.
+Nothing is parsed from logs. SFT stages (`runs.suite` ending in `#sft`) and evaluation-only rows
+(no training config) are not grid runs and are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    name: str
+    header: str  # short column header
+    description: str
+    agg: str = "mean"  # "mean": mean ± CI over seeds; "sum": a count over seeds (k/n)
+    tol_abs: float = 0.05  # default regression tolerance written into new baselines
+    tol_seeds: float | None = 3.0  # ... and in units of the baseline's seed standard deviation
+    higher_is_better: bool | None = None
+    digits: int = 3
+
+
+METRICS: Registry[Metric] = Registry("metric")
+for _m in [
+    Metric("reward", "reward", "mean reward-model score of generations (eval prompts)", tol_abs=0.1, higher_is_better=True),
+    Metric("win_rate", "win-rate", "win-rate of generations against the reference policy's", higher_is_better=True),
+    Metric("verifier_accuracy", "verifier acc", "share of generations the verifier marks correct", higher_is_better=True),
+    Metric("kl", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, higher_is_better=False),
+    Metric("final_logratio_chosen", "chosen log-ratio", "final log pi/pi_ref of the chosen response", tol_abs=0.5),
+    Metric("final_logratio_rejected", "rejected log-ratio", "final log pi/pi_ref of the rejected response", tol_abs=0.5),
+    Metric("final_reward_accuracy", "reward acc", "final share of pairs with r_w > r_l", higher_is_better=True),
+    Metric("final_reward_margin", "margin", "final beta * (r_w - r_l)", tol_abs=0.5),
+    Metric("final_frac_chosen_below_ref", "displaced", "final share of pairs whose chosen log-ratio is < 0",
+           higher_is_better=False),
+    Metric("final_frac_rejected_above_ref", "rejected above ref", "final share of pairs with r_l > 0"),
+    Metric("diverged", "diverged", "runs stopped as diverged (count over seeds)", agg="sum", tol_abs=0,
+           tol_seeds=None, higher_is_better=False, digits=0),
+    Metric("failed", "failed", "runs that failed (count over seeds)", agg="sum", tol_abs=0, tol_seeds=None,
+           higher_is_better=False, digits=0),
+]:
+    METRICS.register(_m.name, _m)
+
+# the main table, in this order (only columns with data are shown)
+MAIN_COLUMNS = ["reward", "win_rate", "verifier_accuracy", "kl", "final_logratio_chosen",
+                "final_frac_chosen_below_ref", "diverged"]
+STEP_FINALS = ["reward_accuracy", "logratio_chosen", "logratio_rejected", "reward_margin",
+               "frac_chosen_below_ref", "frac_rejected_above_ref"]
+SCORE_MEANS = {"reward": "reward", "correct": "verifier_accuracy", "kl": "kl"}
+# keys that never identify a cell: paths and machine placement
+IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
+KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
+KEY_HEADERS = {"name": "variant", "loss.name": "loss", "loss.beta": "β", "train.learning_rate": "lr"}
+FINISHED = ("completed", "diverged")
+
+
+def metric(name: str) -> Metric:
+    """The catalogue entry, or a generic one for metrics the catalogue does not know."""
+    return METRICS.get(name) if name in METRICS else Metric(name, name, "")
+
+
+@dataclasses.dataclass
+class Results:
+    root: Path
+    runs: Any  # pandas DataFrame
+    keys: list[str]
+    metrics: Any  # pandas DataFrame: run_id, metric, value
+    steps: Any  # the grid runs' steps rows
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: json.dumps(d) if isinstance(d, list) else d}
+
+
+def load_results(root: str | Path) -> Results:
+    import pandas as pd
+
+    from harness.results.store import ResultStore
+
+    root = Path(root)
+    store = ResultStore(root)
+    runs = store.read("runs")
+    if not root.is_dir() or runs.empty:
+        raise HarnessError(f"{root}: no runs table (is this a results folder?)")
+    runs = runs[~runs["suite"].fillna("").str.contains("#") & runs["config_json"].notna()].copy()
+    flat = [flatten(json.loads(c)) for c in runs["config_json"]]
+    runs = runs[[bool(f.get("train.steps")) for f in flat]]
+    flat = [f for f in flat if f.get("train.steps")]
+    if runs.empty:
+        raise HarnessError(f"{root}: no grid runs in the runs table")
+    config = pd.DataFrame(flat, index=runs.index)
+    keys = cell_keys(config)
+    runs = pd.concat([runs[["run_id", "suite", "status", "diverged_step", "steps"]], config[keys]], axis=1)
+    runs["seed"] = config["train.seed"] if "train.seed" in config else None
+    runs["cell"] = [cell_id(row) for row in runs[keys].itertuples(index=False)]
+    steps = store.read("steps")
+    steps = steps[steps["run_id"].isin(runs["run_id"])]
+    metrics = run_metrics(store, runs, steps)
+    return Results(root, runs.reset_index(drop=True), keys, metrics, steps)
+
+
+def cell_keys(config) -> list[str]:
+    """Config keys that vary across runs, minus seeds and paths: what a table row is."""
+    varying = [c for c in config.columns if config[c].astype(str).nunique(dropna=False) > 1]
+    keys = [c for c in varying if c not in IGNORED_KEYS and c.rsplit(".", 1)[-1] != "seed"]
+    return sorted(keys, key=lambda k: (KEY_ORDER.index(k) if k in KEY_ORDER else len(KEY_ORDER), k))
+
+
+def plain(v: Any) -> Any:
+    """numpy scalar -> Python, NaN -> None: cell key values compare and serialise the same
+    whether they come from the runs table or a baseline's Parquet."""
+    if hasattr(v, "item"):
+        v = v.item()
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def cell_id(values) -> str:
+    """Identity of a grid cell: its key values, in key order, as JSON."""
+    return json.dumps([plain(v) for v in values], default=str)
+
+
+def run_metrics(store, runs, steps):
+    """Long frame (run_id, metric, value) for the grid runs."""
+    import pandas as pd
+
+    ids = set(runs["run_id"])
+    rows = []
+    for r in runs.itertuples():
+        rows.append((r.run_id, "diverged", float(r.status == "diverged")))
+        rows.append((r.run_id, "failed", float(r.status not in FINISHED)))
+    rows += _step_finals(steps)
+    scores = store.read("scores")
+    scores = scores[scores["run_id"].isin(ids)]
+    for col, name in SCORE_MEANS.items():
+        if col in scores:
+            means = scores.groupby("run_id")[col].mean().dropna()
+            rows += [(rid, name, float(v)) for rid, v in means.items()]
+    evals = store.read("evals")
+    rows += [(r.run_id, r.metric, float(r.value)) for r in evals[evals["run_id"].isin(ids)].itertuples()]
+    lm = store.read("lmeval")
+    rows += [(r.run_id, f"lmeval/{r.task}/{r.metric}", float(r.value)) for r in lm[lm["run_id"].isin(ids)].itertuples()]
+    df = pd.DataFrame(rows, columns=["run_id", "metric", "value"])
+    return df.drop_duplicates(["run_id", "metric"], keep="last").reset_index(drop=True)
+
+
+def _step_finals(steps) -> list[tuple]:
+    rows = []
+    for rid, s in steps.groupby("run_id"):
+        ev = s[s["split"] == "eval"]
+        if len(ev):
+            last = ev[ev["step"] == ev["step"].max()]
+        else:
+            tr = s[s["split"] == "train"].sort_values("step")
+            last = tr.tail(max(1, len(tr) // 10))
+        for col in STEP_FINALS:
+            if col in last and last[col].notna().any():
+                rows.append((rid, f"final_{col}", float(last[col].mean())))
+    return rows
+
+
+def aggregate(res: Results):
+    """One row per (cell, metric): the cell's key values, n, mean, std, ci_low, ci_high, values."""
+    import pandas as pd
+
+    from harness.stats import finite, summarize
+
+    merged = res.metrics.merge(res.runs[["run_id", "cell"] + res.keys], on="run_id")
+    out = []
+    for (cell, name), g in merged.groupby(["cell", "metric"], sort=False):
+        values = [float(v) for v in g.sort_values("run_id")["value"]]
+        keyvals = dict(zip(res.keys, json.loads(cell), strict=True))
+        if metric(name).agg == "sum":
+            total = sum(finite(values))
+            out.append({**keyvals, "cell": cell, "metric": name, "n": len(values), "mean": total,
+                        "std": math.nan, "ci_low": math.nan, "ci_high": math.nan, "values": values})
+        else:
+            s = summarize(values)
+            out.append({**keyvals, "cell": cell, "metric": name, "n": s.n, "mean": s.mean, "std": s.std,
+                        "ci_low": s.ci_low, "ci_high": s.ci_high, "values": values})
+    return pd.DataFrame(out)

@@ -1,0 +1,85 @@
+"""A run's data: train / held-out pairs from the config, then token ids.
+
+    raw = load_run_pairs(cfg.data)          # RawData(train, eval, dropped, source)
+    texts = raw.texts()                     # for a tokenizer trained on the data (tiny model)
+    data = tokenize_run(raw, cfg.data, tokenizer)
+
+Held-out pairs come from `data.eval` when given, else they are the last `eval_size` pairs of
+`data.train` (removed from training). `data.limit` then caps the training pairs. Pairs whose
+prompt also appears in the held-out set are removed from training, so the two never share a
+question (the arith adapter also splits its questions by hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.data import load_pairs
+from harness.data.schema import PreferencePair
+from harness.data.tokenize import TokenizedPair, tokenize_pairs
+from harness.errors import DataError
+
+
+@dataclasses.dataclass
+class RawData:
+    train: list[PreferencePair]
+    eval: list[PreferencePair]
+    dropped: dict[str, int]
+    source: str
+
+    def texts(self) -> list[str]:
+        out = []
+        for p in self.train:
+            out += [p.prompt if isinstance(p.prompt, str) else "\n".join(m["content"] for m in p.prompt),
+                    p.chosen, p.rejected]
+        return out
+
+
+@dataclasses.dataclass
+class RunData:
+    train: list[TokenizedPair]
+    eval: list[TokenizedPair]
+    dropped: dict[str, int]  # loader + tokenisation drops, by reason ("eval:" prefix for held-out)
+
+
+def load_run_pairs(data) -> RawData:
+    """Load and split the pairs of a `DataConfig`."""
+    train = load_pairs(data.train, options=dict(data.options), on_bad_row=data.on_bad_row)
+    dropped = dict(train.dropped)
+    pairs = list(train.pairs)
+    if data.eval:
+        held = load_pairs(data.eval, options=dict(data.options), on_bad_row=data.on_bad_row)
+        eval_pairs = list(held.pairs)[: data.eval_size] if data.eval_size else []
+        dropped.update({f"eval:{k}": v for k, v in held.dropped.items()})
+    else:
+        n_eval = min(data.eval_size, len(pairs) // 2)  # never hold out most of the training data
+        eval_pairs = pairs[len(pairs) - n_eval:] if n_eval else []
+        pairs = pairs[: len(pairs) - n_eval]
+    held_prompts = {_prompt_key(p) for p in eval_pairs}
+    before = len(pairs)
+    pairs = [p for p in pairs if _prompt_key(p) not in held_prompts]
+    if before - len(pairs):
+        dropped["prompt_in_eval"] = before - len(pairs)
+    if data.limit is not None:
+        pairs = pairs[: data.limit]
+    if not pairs:
+        raise DataError(f"{train.source}: no training pairs left after holding out {len(eval_pairs)} for eval")
+    return RawData(pairs, eval_pairs, dropped, train.source)
+
+
+def tokenize_run(raw: RawData, data, tokenizer) -> RunData:
+    kw = dict(max_prompt_len=data.max_prompt_len, max_response_len=data.max_response_len, on_bad_row=data.on_bad_row)
+    train, dropped = tokenize_pairs(raw.train, tokenizer, **kw)
+    held, held_dropped = tokenize_pairs(raw.eval, tokenizer, **kw)
+    if not train:
+        raise DataError(f"{raw.source}: every training pair was dropped in tokenisation ({dropped})")
+    merged = dict(raw.dropped)
+    for k, v in dropped.items():
+        merged[k] = merged.get(k, 0) + v
+    merged.update({f"eval:{k}": v for k, v in held_dropped.items()})
+    return RunData(train, held, merged)
+
+
+def _prompt_key(pair: PreferencePair) -> str:
+    return pair.prompt if isinstance(pair.prompt, str) else repr(pair.prompt)
+

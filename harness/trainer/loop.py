@@ -1,0 +1,156 @@
+"""The training loop: steps, accumulation, schedule, clipping, divergence stop, eval, checkpoints.
+
+    outcome = Loop(session, cfg, folder=run_dir(out, run_id), run_id=run_id, on_checkpoint=fn).fit()
+    outcome.status        # "completed" | "diverged"
+    loop.rows             # steps-table rows (train and eval), also after an exception
+
+One step = `grad_accum` micro-batches of `batch_size` pairs, each a single forward over chosen and
+rejected rows together. Metrics are summed on the device and read back once per step. A step
+whose loss or gradient norm is not finite, or whose loss exceeds `blowup_factor` x the run's
+first loss, is recorded and stops the run before the optimizer applies it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from harness.data.tokenize import batches, collate
+from harness.logps import sequence_logps, split_pairs
+from harness.trainer.checkpoint import load_state, save_state
+from harness.trainer.metrics import MetricSums
+from harness.trainer.optim import build_optimizer, lr_at
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: str  # "completed" | "diverged"
+    steps: int  # optimizer steps applied
+    diverged_step: int | None
+    wall_s: float
+    resumed_from: int  # step restored from a checkpoint (0: fresh start)
+
+
+class Loop:
+    def __init__(self, session, cfg, *, folder: Path, run_id: str, on_checkpoint: Callable[[list], None] | None = None):
+        self.s, self.cfg, self.t = session, cfg, cfg.train
+        self.folder, self.run_id, self.on_checkpoint = folder, run_id, on_checkpoint
+        self.model = session.model
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.model, self.t)
+        self.pad_id = session.tokenizer.pad_token_id
+        self.lengths = [p.length for p in session.data.train]
+        self.per_epoch = len(batches(self.lengths, self.t.batch_size, seed=self.t.seed, epoch=0))
+        self._epoch, self._order = -1, []
+        self.rows: list[dict] = []  # steps-table rows so far (kept on failure too)
+        self.ref_train, self.ref_eval = self._ref_tensors(session.ref_train), self._ref_tensors(session.ref_eval)
+
+    def _ref_tensors(self, ref):
+        if ref is None:
+            return None
+        return ref.chosen.to(self.s.device, torch.float32), ref.rejected.to(self.s.device, torch.float32)
+
+    # ------------------------------------------------------------------ data order
+    def micro_batch(self, k: int) -> list[int]:
+        """Indices of global micro-batch `k`: a pure function of (seed, k), hence resumable."""
+        epoch, pos = divmod(k, self.per_epoch)
+        if epoch != self._epoch:
+            self._order, self._epoch = batches(self.lengths, self.t.batch_size, seed=self.t.seed, epoch=epoch), epoch
+        return self._order[pos]
+
+    # ------------------------------------------------------------------ one forward
+    def forward(self, pairs, ref, idx: list[int], sums: MetricSums) -> torch.Tensor:
+        device = self.s.device
+        batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], self.pad_id).items()}
+        autocast = torch.autocast(torch.device(device).type, dtype=self.s.dtype) if self.s.dtype else nullcontext()
+        with autocast:
+            out = sequence_logps(self.model, batch)
+        pc, pr = split_pairs(out.logps)
+        lc, lr = (t.to(pc.dtype) for t in split_pairs(out.tokens))
+        rc, rr = (None, None) if ref is None else (r[torch.as_tensor(idx, device=device)] for r in ref)
+        loss = self.s.loss(pc, pr, rc, rr, beta=self.cfg.loss.beta, chosen_lengths=lc, rejected_lengths=lr,
+                           **self.cfg.loss.params)
+        sums.add(loss, pc, pr, rc, rr, lc, lr, tokens=batch["attention_mask"].sum())
+        return loss.losses.mean()
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, step: int) -> dict:
+        """Run 0-based step `step`; returns its metrics (the update is applied by `fit`)."""
+        lr = lr_at(step, self.t)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        sums = MetricSums(self.s.device)
+        for micro in range(self.t.grad_accum):
+            idx = self.micro_batch(step * self.t.grad_accum + micro)
+            (self.forward(self.s.data.train, self.ref_train, idx, sums) / self.t.grad_accum).backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.t.max_grad_norm or math.inf)
+        return {**sums.reduce(norm), "learning_rate": lr}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        pairs = self.s.data.eval
+        self.model.eval()
+        sums = MetricSums(self.s.device)
+        for idx in batches([p.length for p in pairs], 2 * self.t.batch_size):
+            self.forward(pairs, self.ref_eval, idx, sums)
+        self.model.train()
+        return {**sums.reduce(None), "learning_rate": math.nan}
+
+    def diverged(self, row: dict, first_loss: float) -> bool:
+        loss = row["loss"]
+        if not math.isfinite(loss) or not math.isfinite(row["grad_norm"]):
+            return True
+        return first_loss != 0 and loss > self.t.blowup_factor * abs(first_loss)
+
+    # ------------------------------------------------------------------ the run
+    def fit(self) -> Outcome:
+        from tqdm.auto import tqdm
+
+        state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id) or {}
+        start = state.get("step", 0)
+        rows = self.rows = state.get("rows", [])
+        first_loss, elapsed = state.get("first_loss"), state.get("elapsed", 0.0)
+        t0 = time.perf_counter()
+        bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None, dynamic_ncols=True)
+        status, diverged_step, done = "completed", None, start
+        try:
+            for step in range(start, self.t.steps):
+                t_step = time.perf_counter()
+                row = self.train_step(step)
+                first_loss = row["loss"] if first_loss is None else first_loss
+                stop = self.diverged(row, first_loss)
+                if not stop:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                now = elapsed + time.perf_counter() - t0
+                rows.append(self._row(step + 1, "train", row, now, time.perf_counter() - t_step))
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['reward_accuracy']:.2f}", refresh=False)
+                if bar.disable and (step + 1) % max(1, self.t.steps // 10) == 0:  # logs: a line per 10%
+                    print(f"{self.cfg.name}: step {step + 1}/{self.t.steps} loss {row['loss']:.4f} "
+                          f"reward_acc {row['reward_accuracy']:.2f} ({now:.0f}s)", file=sys.stderr, flush=True)
+                if stop:
+                    status, diverged_step = "diverged", step + 1
+                    break
+                done = step + 1
+                if self.s.data.eval and ((self.t.eval_every and done % self.t.eval_every == 0) or done == self.t.steps):
+                    rows.append(self._row(done, "eval", self.evaluate(), elapsed + time.perf_counter() - t0, math.nan))
+                if self.t.checkpoint_every and done % self.t.checkpoint_every == 0 and done < self.t.steps:
+                    save_state(self.folder, model=self.model, optimizer=self.optimizer,
+                               state={"run_id": self.run_id, "step": done, "first_loss": first_loss,
+                                      "elapsed": elapsed + time.perf_counter() - t0, "rows": rows})
+                    if self.on_checkpoint:
+                        self.on_checkpoint(rows)
+        finally:
+            bar.close()
+        return Outcome(status, done, diverged_step, elapsed + time.perf_counter() - t0, start)
+
+    def _row(self, step: int, split: str, metrics: dict, wall: float, step_s: float) -> dict:
+        return {"run_id": self.run_id, "step": step, "split": split, **metrics, "wall_s": wall, "step_s": step_s}

@@ -1,0 +1,63 @@
+"""Step metrics: accumulated on the device as sums, synchronised once per step.
+
+    acc = MetricSums(device)
+    acc.add(loss_out, pc, pr, rc, rr, chosen_lengths, rejected_lengths)   # per micro-batch
+    row = acc.reduce(extra={"grad_norm": norm})                            # one .tolist()
+
+Definitions (means over the pairs of the step; r = policy - reference summed log-probs):
+  loss                      per-pair loss
+  logratio_chosen/rejected  r_w, r_l (unscaled)
+  reward_margin             chosen_reward - rejected_reward as the loss reports them (beta * h)
+  reward_accuracy           fraction with chosen_reward > rejected_reward
+  frac_rejected_above_ref   fraction with r_l > 0 (MinorDPO's gate is open)
+  frac_chosen_below_ref     fraction with r_w < 0 (likelihood displacement)
+  logps_chosen/rejected     policy log-prob per response token
+  nonfinite                 pairs whose loss or log-probs are not finite (+1 if the grad norm is not)
+Without reference log-probs the log-ratio columns are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+KEYS = ("loss", "logratio_chosen", "logratio_rejected", "reward_margin", "reward_accuracy",
+        "frac_rejected_above_ref", "frac_chosen_below_ref", "logps_chosen", "logps_rejected", "nonfinite")
+
+
+class MetricSums:
+    def __init__(self, device):
+        self.sums = torch.zeros(len(KEYS), dtype=torch.float64, device=device)
+        self.pairs = 0
+        self.tokens = torch.zeros((), dtype=torch.long, device=device)
+
+    @torch.no_grad()
+    def add(self, out, pc, pr, rc, rr, chosen_lengths, rejected_lengths, tokens=None) -> None:
+        nan = torch.full_like(pc, math.nan)
+        r_w = (pc - rc) if rc is not None else nan
+        r_l = (pr - rr) if rr is not None else nan
+        cw, cl = out.chosen_rewards, out.rejected_rewards
+        finite = torch.isfinite(out.losses) & torch.isfinite(pc) & torch.isfinite(pr)
+        values = torch.stack([
+            out.losses, r_w, r_l, cw - cl, (cw > cl).to(pc.dtype),
+            (r_l > 0).to(pc.dtype), (r_w < 0).to(pc.dtype),
+            pc / chosen_lengths, pr / rejected_lengths, (~finite).to(pc.dtype),
+        ]).detach().double()
+        if rc is None:  # keep the gate fractions NaN too, rather than a misleading 0
+            values[5:7] = math.nan
+        self.sums += values.sum(1)
+        self.pairs += pc.shape[0]
+        if tokens is not None:
+            self.tokens += tokens
+
+    def reduce(self, grad_norm: torch.Tensor | None = None) -> dict:
+        """Means over pairs (one host sync); `tokens` and `nonfinite` are totals."""
+        extra = grad_norm.detach().double().reshape(1) if grad_norm is not None else self.sums.new_full((1,), math.nan)
+        values = torch.cat([self.sums, self.tokens.double().reshape(1), extra]).tolist()
+        n = max(self.pairs, 1)
+        row = {key: values[i] / n for i, key in enumerate(KEYS)}
+        row["nonfinite"] = int(values[KEYS.index("nonfinite")]) + int(not math.isfinite(values[-1]) and grad_norm is not None)
+        row["tokens"] = int(values[len(KEYS)])
+        row["grad_norm"] = values[-1]
+        return row

@@ -1,0 +1,126 @@
+"""`train_run`: one training run from a `RunConfig`, recorded in the results store.
+
+    from harness.trainer import train_run, run_id_for
+    result = train_run(cfg, "results/x", suite="minordpo-arith")
+    result.status, result.checkpoint          # "completed", results/x/checkpoints/<run_id>/final
+
+Contract (the suite runner and the benchmark rely on it):
+- the run id defaults to `run_id_for(cfg)`, the content hash of the resolved config;
+- bad config, data or model raise a HarnessError before any training;
+- a run that diverges returns status "diverged" with the step; any other exception during the
+  run returns status "failed" with the error text; neither propagates;
+- rows go to `ResultStore(out_dir)`: `runs/<run_id>.parquet` (one row) and
+  `steps/<run_id>.parquet` (one row per train step and per eval);
+- an interrupted run resumes from `checkpoints/<run_id>/last` when called again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from harness.config import to_dict
+from harness.hashing import canonical_json, content_hash
+from harness.results import ResultStore
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_id: str
+    status: str  # "completed" | "diverged" | "failed"
+    diverged_step: int | None
+    steps: int  # optimizer steps applied
+    wall_s: float
+    checkpoint: Path | None  # final/ directory (model + tokenizer), when saved
+    ref_cache_hit: bool | None  # None: no reference log-probs were needed
+    error: str | None = None
+
+
+def run_id_for(cfg) -> str:
+    """Content hash of the resolved config: same config, same id (the suite's skip key)."""
+    return content_hash(to_dict(cfg))
+
+
+def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str = "",
+              reference_dir: str | None = None) -> RunResult:
+    """Train `cfg`, write its `runs` and `steps` rows under `out_dir`, return the outcome."""
+    from harness.trainer.checkpoint import clear_state, run_dir, save_final
+    from harness.trainer.loop import Loop
+    from harness.trainer.setup import prepare
+
+    run_id = run_id or run_id_for(cfg)
+    store = ResultStore(out_dir)
+    folder = run_dir(out_dir, run_id)
+    t0 = time.perf_counter()
+    with _threads(cfg.train.threads):
+        session = prepare(cfg, out_dir, reference_dir=reference_dir)  # HarnessError propagates from here
+        result = RunResult(run_id, "failed", None, 0, 0.0, None, session.ref_cache_hit)
+        loop = None
+        try:
+            loop = Loop(session, cfg, folder=folder, run_id=run_id,
+                        on_checkpoint=lambda r: store.write("steps", run_id, r))
+            outcome = loop.fit()
+            result.status, result.diverged_step, result.steps = outcome.status, outcome.diverged_step, outcome.steps
+            if outcome.status == "completed" and cfg.train.save_final:
+                result.checkpoint = save_final(folder, model=session.model, tokenizer=session.tokenizer)
+                clear_state(folder)
+        except Exception as e:  # a bug or a resource failure: recorded, the suite goes on
+            result.error = f"{type(e).__name__}: {e}\n{''.join(traceback.format_exc(limit=-3))}"
+        result.wall_s = time.perf_counter() - t0
+        store.write("steps", run_id, loop.rows if loop else [])
+        store.write("runs", run_id, [_runs_row(cfg, result, session, suite)])
+    return result
+
+
+def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
+    import torch
+
+    from harness.env import git_sha, snapshot
+
+    return {
+        "run_id": result.run_id, "suite": suite, "name": cfg.name, "loss": cfg.loss.name, "beta": cfg.loss.beta,
+        "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
+        "dataset": cfg.data.train, "status": result.status, "diverged_step": result.diverged_step,
+        "steps": result.steps, "wall_s": result.wall_s, "ref_cache_hit": result.ref_cache_hit,
+        "config_json": canonical_json(to_dict(cfg)), "env_json": json.dumps(snapshot(), sort_keys=True),
+        "git_sha": git_sha(), "error": result.error,
+        # beyond the contract: where things came from and went
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "model_dir": str(session.model_path), "reference": session.reference,
+        "n_train": len(session.data.train), "n_eval": len(session.data.eval),
+        "dropped_json": json.dumps(session.data.dropped, sort_keys=True),
+        "device": session.device, "dtype": str(session.dtype or torch.float32).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+    }
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Set torch's intra-op threads for the run (0: the physical cores available), then restore.
+
+    Oversubscribed threads made tiny-model steps 15-30x slower in measurements, so this is
+    never left to the library default.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n or physical_cores())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def physical_cores() -> int:
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        import psutil
+
+        return max(1, min(available, psutil.cpu_count(logical=False) or available))
+    except ImportError:
+        return max(1, available)

@@ -1,0 +1,90 @@
+"""Everything a run needs before its first step: data, tokenizer, policy, reference log-probs.
+
+    session = prepare(cfg, out_dir, reference_dir=None)
+
+Every user error (config, data, missing model) surfaces here as a HarnessError, before any
+training. Order matters: reference log-probs are computed from the *initial* policy weights,
+before a resumed run loads its checkpoint into the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import torch
+
+from harness.errors import ConfigError
+from harness.losses import get_loss
+from harness.models.load import compute_dtype, load_causal_lm, load_tokenizer, model_dir, resolve_device
+from harness.refcache import RefLogps, model_fingerprint, reference_logps
+from harness.trainer.data import RunData, load_run_pairs, tokenize_run
+
+# Reference-free losses (sft, simpo) still report log-ratios when the reference pass is cheap.
+CHEAP_REFERENCE_PARAMS = 20_000_000
+
+
+@dataclasses.dataclass
+class Session:
+    model: torch.nn.Module
+    tokenizer: object
+    data: RunData
+    loss: object  # LossInfo
+    ref_train: RefLogps | None
+    ref_eval: RefLogps | None
+    device: str
+    dtype: torch.dtype | None  # autocast dtype; None = float32
+    model_path: Path
+    reference: str  # "initial policy" or the reference directory
+
+    @property
+    def ref_cache_hit(self) -> bool | None:
+        refs = [r for r in (self.ref_train, self.ref_eval) if r is not None]
+        return all(r.hit for r in refs) if refs else None
+
+
+def check_loss(loss_cfg):
+    """The registered loss, with its parameters checked against what it accepts."""
+    info = get_loss(loss_cfg.name)
+    unknown = sorted(set(loss_cfg.params) - set(info.params))
+    if unknown:
+        raise ConfigError(f"loss.params: {unknown} not accepted by loss {info.name!r} "
+                          f"(it takes {sorted(info.params) or 'none'})")
+    return info
+
+
+def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Session:
+    info = check_loss(cfg.loss)
+    device = resolve_device(cfg.train.device)
+    dtype = compute_dtype(cfg.model.dtype, device)
+    raw = load_run_pairs(cfg.data)
+    path = model_dir(cfg.model, texts=raw.texts(), seed=cfg.train.seed)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
+    data = tokenize_run(raw, cfg.data, tokenizer)
+
+    torch.manual_seed(cfg.train.seed)  # LoRA initialisation draws from it
+    model = load_causal_lm(path, device=device, trust_remote_code=cfg.model.trust_remote_code)
+    if cfg.model.lora is not None:
+        from harness.models.lora import apply_lora
+
+        model = apply_lora(model, cfg.model.lora)
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+
+    ref_dir = reference_dir or cfg.reference
+    ref_train = ref_eval = None
+    if info.requires_reference or sum(p.numel() for p in model.parameters()) <= CHEAP_REFERENCE_PARAMS:
+        if ref_dir:
+            fingerprint = model_fingerprint(ref_dir)
+            source = functools.cache(lambda: load_causal_lm(ref_dir, device=device,
+                                                            trust_remote_code=cfg.model.trust_remote_code))
+        else:  # the initial policy (for LoRA: the base with adapters disabled)
+            fingerprint, source = model_fingerprint(path), model
+        kw = dict(cache_dir=Path(out_dir) / "cache" / "refs", fingerprint=fingerprint, pad_id=tokenizer.pad_token_id,
+                  batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype)
+        ref_train = reference_logps(source, data.train, **kw)
+        ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
+    return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
+                   str(ref_dir) if ref_dir else "initial policy")

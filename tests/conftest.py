@@ -1,0 +1,38 @@
+"""Shared pytest setup: offline Hugging Face, one CPU thread per test process.
+
+Kept small on purpose; fixtures used by a single test file belong in that file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+# Set at import time (before any test module imports transformers/datasets) so that nothing in the
+# test suite ever tries the network, and so subprocesses started by tests inherit the same setting.
+_OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TOKENIZERS_PARALLELISM": "false",  # no fork warnings from the Rust tokenizer
+    "TQDM_DISABLE": "1",
+    "WANDB_DISABLED": "true",
+}
+for _k, _v in _OFFLINE.items():
+    os.environ.setdefault(_k, _v)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread_torch():
+    """The CI box has 2 cores shared by several jobs: oversubscribing threads only slows tests.
+
+    Only touches torch when a test module has already imported it, so test files that do not need
+    torch (config, CLI, store) do not pay for importing it.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    yield

@@ -1,0 +1,213 @@
+"""Report: tables and plots from a synthetic but realistic results folder (built with the real
+ResultStore and real suite expansion, so the rows look like what the trainer and evaluation write).
+
+`make_results` is also used by tests/test_regress.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.config import to_dict
+from harness.results.store import ResultStore
+from harness.suite.grid import expand, resolve, suite_column
+from harness.suite.spec import suite_from_dict
+
+SUITE = {
+    "name": "synthetic",
+    "base": {"model": {"name": "tiny"}, "data": {"train": "arith"}, "train": {"steps": 40}},
+    "sft": {"train": {"steps": 100}},
+    "variants": [{"name": "dpo", "set": {"loss.name": "dpo"}},
+                 {"name": "minor_dpo", "set": {"loss.name": "minor_dpo"}},
+                 {"name": "sft", "set": {"loss.name": "sft", "loss.beta": 0.1}}],
+    "grid": {"loss.beta": [0.1, 0.5], "train.learning_rate": [2e-4, 1e-3], "train.seed": [0, 1, 2]},
+}
+DIVERGED = ("dpo", 0.1, 1e-3, 2)  # (variant, beta, lr, seed) of the one run that diverges
+
+
+def _trajectory(name: str, beta: float, lr: float, t: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen/rejected log-ratios shaped like the real thing: DPO drags the chosen answer down at
+    the high learning rate, MinorDPO keeps it up, SFT raises both."""
+    speed = lr / 2e-4
+    if name == "dpo":
+        chosen = (0.2 - 0.6 * speed) * t / (1 + beta)
+        rejected = -2.0 * speed * t
+    elif name == "minor_dpo":
+        chosen, rejected = 0.5 * speed * t, -0.4 * t
+    else:
+        chosen, rejected = 0.8 * speed * t, 0.3 * t
+    return chosen + rng.normal(0, 0.05, t.shape), rejected + rng.normal(0, 0.05, t.shape)
+
+
+def make_results(root: Path, *, shift: dict | None = None) -> Path:
+    """Write a results folder for SUITE; `shift` adds {metric: delta} to every run (a regression)."""
+    shift = shift or {}
+    suite = suite_from_dict(SUITE, source="synthetic.yaml")
+    plan = expand(suite)
+    store = ResultStore(root)
+    sft = plan.sft[0]
+    ckpt = str(root / "checkpoints" / sft.run_id)
+    store.write("runs", sft.run_id, [_run_row(sft.config, sft.run_id, suite_column("synthetic", "sft"), "completed", 100)])
+    for i, r in enumerate(plan.runs):
+        cfg = resolve(r.config, {sft.run_id: ckpt})
+        rng = np.random.default_rng(i)
+        key = (cfg.name, cfg.loss.beta, cfg.train.learning_rate, cfg.train.seed)
+        diverged = key == DIVERGED
+        n_steps = 30 if diverged else 40
+        t = np.arange(1, n_steps + 1) / 40
+        chosen, rejected = _trajectory(cfg.name, cfg.loss.beta, cfg.train.learning_rate, t, rng)
+        chosen = chosen + shift.get("final_logratio_chosen", 0.0)
+        rows = [_step_row(r.run_id, s + 1, "train", chosen[s], rejected[s], cfg.loss.beta) for s in range(n_steps)]
+        rows += [_step_row(r.run_id, s, "eval", chosen[s - 1] + 0.01, rejected[s - 1], cfg.loss.beta)
+                 for s in (20, 40) if s <= n_steps]
+        store.write("steps", r.run_id, rows)
+        status = "diverged" if diverged else "completed"
+        store.write("runs", r.run_id, [_run_row(cfg, r.run_id, "synthetic", status, n_steps, 30 if diverged else None)])
+        if diverged:
+            continue
+        quality = {"dpo": 0.4, "minor_dpo": 0.6, "sft": 0.55}[cfg.name] + shift.get("verifier_accuracy", 0.0)
+        n = 32
+        store.write("scores", r.run_id, [{
+            "run_id": r.run_id, "prompt_id": f"p{j}", "sample": 0,
+            "reward": float(rng.normal(quality * 2 / (1 + cfg.loss.beta), 0.3)),
+            "correct": float(rng.random() < quality), "kl": float(rng.gamma(2.0, 1.0 / cfg.loss.beta))}
+            for j in range(n)])
+        wr = float(np.clip(quality + rng.normal(0, 0.03), 0, 1))
+        store.write("evals", r.run_id, [{"run_id": r.run_id, "metric": "win_rate", "value": wr,
+                                         "ci_low": wr - 0.1, "ci_high": wr + 0.1, "n": n}])
+    return root
+
+
+def _run_row(cfg, run_id, suite, status, steps, diverged_step=None) -> dict:
+    return {"run_id": run_id, "suite": suite, "name": cfg.name, "loss": cfg.loss.name, "beta": cfg.loss.beta,
+            "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
+            "dataset": cfg.data.train, "status": status, "diverged_step": diverged_step, "steps": steps,
+            "wall_s": 1.0, "ref_cache_hit": True, "config_json": json.dumps(to_dict(cfg)),
+            "env_json": "{}", "git_sha": "test", "error": None}
+
+
+def _step_row(run_id, step, split, chosen, rejected, beta) -> dict:
+    margin = beta * (chosen - rejected)
+    return {"run_id": run_id, "step": step, "split": split, "loss": float(np.log1p(np.exp(-margin))),
+            "grad_norm": 1.0, "learning_rate": 1e-3, "logratio_chosen": float(chosen),
+            "logratio_rejected": float(rejected), "reward_margin": float(margin),
+            "reward_accuracy": float(1 / (1 + np.exp(-4 * (chosen - rejected)))),
+            "frac_rejected_above_ref": float(1 / (1 + np.exp(-4 * rejected))),
+            "frac_chosen_below_ref": float(1 / (1 + np.exp(4 * chosen))), "logps_chosen": -5.0,
+            "logps_rejected": -6.0, "nonfinite": 0, "tokens": 256, "wall_s": 0.05}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return make_results(tmp_path_factory.mktemp("results") / "synthetic")
+
+
+# ---------------------------------------------------------------- summary
+def test_summary_reads_grid_runs_and_derives_metrics(results):
+    from harness.summary import aggregate, load_results
+
+    res = load_results(results)
+    assert len(res.runs) == 2 * 2 * 2 * 3 + 2 * 3  # the SFT stage row is not a grid run
+    assert res.keys == ["name", "loss.name", "loss.beta", "train.learning_rate"]
+    agg = aggregate(res)
+    div = agg[(agg["metric"] == "diverged") & (agg["mean"] > 0)]
+    assert len(div) == 1 and div.iloc[0]["name"] == "dpo" and div.iloc[0]["loss.beta"] == 0.1
+    # the diverged run has no evaluation: its cell's verifier accuracy is a mean over 2 seeds
+    cell = agg[(agg["metric"] == "verifier_accuracy") & (agg["cell"] == div.iloc[0]["cell"])]
+    assert cell.iloc[0]["n"] == 2
+    # final values come from the eval split's last step
+    dpo_hi = agg[(agg["metric"] == "final_logratio_chosen") & (agg["name"] == "dpo")
+                 & (agg["train.learning_rate"] == 1e-3) & (agg["loss.beta"] == 0.5)]
+    assert dpo_hi.iloc[0]["mean"] < 0
+    row = agg[agg["metric"] == "final_reward_accuracy"].iloc[0]
+    assert row["ci_low"] < row["mean"] < row["ci_high"]
+
+
+# ---------------------------------------------------------------- report files
+def test_report_writes_all_formats_from_a_copied_folder(results, tmp_path):
+    from harness.report import write_report
+
+    copy = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(results, copy)
+    shutil.rmtree(copy / "checkpoints", ignore_errors=True)
+    written = {p.name for p in write_report(copy)}
+    assert {"report.md", "report.tex", "report.html", "curves.png", "frontier.png"} <= written
+    md = (copy / "report.md").read_text()
+    assert "minor\\_dpo" not in md and "minor_dpo" in md
+    assert "± " in md and "1/3" in md  # CI cells and the divergence count
+    tex = (copy / "report.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"minor\_dpo" in tex
+    assert "minor_dpo" not in tex.replace(r"minor\_dpo", "")  # every underscore escaped
+    assert tex.count(r"\begin{tabular}") == 1 and tex.count(r"\end{tabular}") == 1
+    html = (copy / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    assert html.count("data:image/png;base64,") == 2 and "src=\"curves.png\"" not in html
+    for png in ("curves.png", "frontier.png"):
+        assert (copy / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same data renders the same tables, wherever the folder lives
+    write_report(results)
+    assert (results / "report.md").read_text() == md
+    assert (results / "report.tex").read_text() == tex
+
+
+def test_main_table_rows_and_columns(results):
+    from harness.report.table import main_table
+    from harness.summary import aggregate, load_results
+
+    res = load_results(results)
+    table = main_table(res, aggregate(res))
+    headers = [c.header for c in table.columns]
+    assert headers[:4] == ["variant", "β", "lr", "seeds"]
+    assert {"reward", "win-rate", "verifier acc", "KL", "chosen log-ratio", "displaced", "diverged"} <= set(headers)
+    assert len(table.rows) == 2 * 2 * 2 + 2  # sft control: one β, two learning rates
+    seeds = [int(r[3].text) for r in table.rows]
+    assert seeds == [3] * len(table.rows)
+    reward = headers.index("reward")
+    for row in table.rows:
+        cell = row[reward]
+        assert cell.half is not None and cell.half > 0
+        assert cell.text == f"{cell.mean:.3f} ± {cell.half:.3f}"
+
+
+def test_single_seed_cells_have_no_interval(tmp_path):
+    from harness.report.table import main_table
+    from harness.summary import aggregate, load_results
+
+    root = make_results(tmp_path / "r")
+    for part in (root / "runs").glob("*.parquet"):  # keep seed 0 only
+        if json.loads(ResultStore(root).read("runs", part.stem)["config_json"][0])["train"]["seed"] != 0:
+            part.unlink()
+    res = load_results(root)
+    table = main_table(res, aggregate(res))
+    assert all(" ± " not in c.text for row in table.rows for c in row)
+    assert not any(math.isnan(c.mean) for row in table.rows for c in row if c.mean is not None)
+
+
+def test_report_rejects_folder_without_runs(tmp_path):
+    from harness.errors import HarnessError
+    from harness.report import write_report
+
+    with pytest.raises(HarnessError, match="no runs table"):
+        write_report(tmp_path)
+
+
+def test_report_cli_and_unknown_metric(results, capsys):
+    from harness.cli import main
+
+    assert main(["report", str(results), "--no-plots", "--metrics", "final_logratio_chosen,diverged"]) == 0
+    md = (results / "report.md").read_text()
+    assert "chosen log-ratio" in md and "win-rate" not in md.split("## Runs")[0]
+    assert main(["report", str(results), "--metrics", "nonexistent"]) == 2
+    assert "nonexistent" in capsys.readouterr().err
+
+
+def test_latex_escaping():
+    from harness.report.render import tex_escape
+
+    assert tex_escape("minor_dpo 50% & $x# β ± 1") == r"minor\_dpo 50\% \& \$x\# $\beta$ $\pm$ 1"
