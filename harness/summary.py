@@ -134,6 +134,17 @@ def cell_keys(config) -> list[str]:
     return sorted(keys, key=lambda k: (KEY_ORDER.index(k) if k in KEY_ORDER else len(KEY_ORDER), k))
 
 
+def display_keys(res: Results) -> list[str]:
+    """Cell keys to show: a key that is a function of an earlier shown key (loss.name given the
+    variant name) adds nothing and is dropped."""
+    shown: list[str] = []
+    runs = res.runs.astype({k: str for k in res.keys})
+    for k in res.keys:
+        if not any(runs.groupby(s)[k].nunique().max() <= 1 for s in shown):
+            shown.append(k)
+    return shown
+
+
 def plain(v: Any) -> Any:
     """numpy scalar -> Python, NaN -> None: cell key values compare and serialise the same
     whether they come from the runs table or a baseline's Parquet."""

@@ -49,7 +49,7 @@ def test_rejected_answer_is_wrong_and_shares_most_tokens(loaded):
         assert final_answer(pair.rejected) is not None and final_answer(pair.rejected) != pair.gold
         a, b = pair.chosen.split(), pair.rejected.split()
         assert len(a) == len(b), "numbers are replaced in place: whitespace tokens line up"
-        assert sum(x == y for x, y in zip(a, b)) / len(a) >= 0.8, pair.index
+        assert sum(x == y for x, y in zip(a, b, strict=True)) / len(a) >= 0.8, pair.index
         body_a, body_b = pair.chosen.rpartition("####")[0], pair.rejected.rpartition("####")[0]
         assert body_a != body_b, "a step of the solution itself is wrong, not only the final line"
 
@@ -61,7 +61,7 @@ def test_one_step_slips_and_every_other_changed_step_is_recomputed(loaded):
         ref, bad = ANNOTATION.findall(pair.chosen), ANNOTATION.findall(pair.rejected)
         assert len(ref) == len(bad)
         slips = 0
-        for (e1, r1), (e2, r2) in zip(ref, bad):
+        for (e1, r1), (e2, r2) in zip(ref, bad, strict=True):
             if (e1, r1) == (e2, r2):
                 continue
             if e1 == e2:
@@ -75,7 +75,7 @@ def test_seeded_and_independent_of_limit(loaded):
     again = load_pairs("gsm8k-pairs", limit=50)
     assert [p.rejected for p in again.pairs] == [p.rejected for p in loaded.pairs[:50]]
     other = load_pairs("gsm8k-pairs", options={"seed": 1}, limit=50)
-    assert sum(a.rejected != b.rejected for a, b in zip(other.pairs, again.pairs)) > 25
+    assert sum(a.rejected != b.rejected for a, b in zip(other.pairs, again.pairs, strict=True)) > 25
 
 
 def test_hub_alias_for_the_test_split_is_the_shipped_copy(loaded):

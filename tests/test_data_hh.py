@@ -82,7 +82,7 @@ def test_prompts_are_chat_messages_ending_with_the_human_turn(raw, loaded):
     for pair in loaded.pairs:
         roles = [m["role"] for m in pair.prompt]
         assert roles[0] == "user" and roles[-1] == "user"
-        assert all(a != b for a, b in zip(roles, roles[1:])), "turns alternate"
+        assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), "turns alternate"
         raw_prompt = pair.meta["raw_prompt"]
         assert raw_prompt.endswith(ASSISTANT)
         last_human = raw_prompt[raw_prompt.rfind("\n\nHuman:") + len("\n\nHuman:"): -len(ASSISTANT)]
@@ -111,16 +111,18 @@ def _write(tmp_path, rows) -> str:
     return str(path)
 
 
-def test_repeated_speaker_turns_are_merged_and_a_bad_ending_is_a_quirk(tmp_path):
+def test_repeated_speaker_turns_are_merged_and_other_quirks_are_counted(tmp_path):
     merged = "\n\nHuman: hi\n\nAssistant: one\n\nAssistant: two\n\nHuman: and?\n\nAssistant:"
     ends_with_assistant = "\n\nHuman: hi\n\nAssistant: one\n\nAssistant:"
     rows = [{"chosen": merged + " yes", "rejected": merged + " no"},
-            {"chosen": ends_with_assistant + " a", "rejected": ends_with_assistant + " b"}]
+            {"chosen": ends_with_assistant + " a", "rejected": ends_with_assistant + " b"},
+            {"chosen": merged + " same", "rejected": merged + "  same"}]
     loaded = load_pairs("hh-rlhf:" + _write(tmp_path, rows))
-    assert loaded.dropped == {"malformed_transcript": 1}
+    assert loaded.dropped == {"malformed_transcript": 1, "identical_responses": 1}
     (pair,) = loaded.pairs
     assert pair.prompt == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "one\n\ntwo"},
                            {"role": "user", "content": "and?"}]
     assert reconstruct(pair) == (rows[0]["chosen"], rows[0]["rejected"])
-    # the standard form needs no turn structure, so the same row is fine there
-    assert len(load_pairs("hh-rlhf:" + _write(tmp_path, rows), options={"form": "standard"}).pairs) == 2
+    # the standard form needs no turn structure, so the malformed row is fine there
+    standard = load_pairs("hh-rlhf:" + _write(tmp_path, rows), options={"form": "standard"})
+    assert [p.index for p in standard.pairs] == [0, 1]

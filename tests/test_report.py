@@ -45,33 +45,35 @@ def _trajectory(name: str, beta: float, lr: float, t: np.ndarray, rng) -> tuple[
     return chosen + rng.normal(0, 0.05, t.shape), rejected + rng.normal(0, 0.05, t.shape)
 
 
-def make_results(root: Path, *, shift: dict | None = None) -> Path:
-    """Write a results folder for SUITE; `shift` adds {metric: delta} to every run (a regression)."""
-    shift = shift or {}
-    suite = suite_from_dict(SUITE, source="synthetic.yaml")
+def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "minor_dpo", "sft"),
+                 suite_name: str = "synthetic") -> Path:
+    """Write a results folder for SUITE; `shift` adds {metric: delta} to the runs of `variants`
+    (a regression); `suite_name` renames the suite."""
+    suite = suite_from_dict({**SUITE, "name": suite_name}, source="synthetic.yaml")
     plan = expand(suite)
     store = ResultStore(root)
     sft = plan.sft[0]
     ckpt = str(root / "checkpoints" / sft.run_id)
-    store.write("runs", sft.run_id, [_run_row(sft.config, sft.run_id, suite_column("synthetic", "sft"), "completed", 100)])
+    store.write("runs", sft.run_id, [_run_row(sft.config, sft.run_id, suite_column(suite_name, "sft"), "completed", 100)])
     for i, r in enumerate(plan.runs):
         cfg = resolve(r.config, {sft.run_id: ckpt})
+        delta = (shift or {}) if cfg.name in variants else {}
         rng = np.random.default_rng(i)
         key = (cfg.name, cfg.loss.beta, cfg.train.learning_rate, cfg.train.seed)
         diverged = key == DIVERGED
         n_steps = 30 if diverged else 40
         t = np.arange(1, n_steps + 1) / 40
         chosen, rejected = _trajectory(cfg.name, cfg.loss.beta, cfg.train.learning_rate, t, rng)
-        chosen = chosen + shift.get("final_logratio_chosen", 0.0)
+        chosen = chosen + delta.get("final_logratio_chosen", 0.0)
         rows = [_step_row(r.run_id, s + 1, "train", chosen[s], rejected[s], cfg.loss.beta) for s in range(n_steps)]
         rows += [_step_row(r.run_id, s, "eval", chosen[s - 1] + 0.01, rejected[s - 1], cfg.loss.beta)
                  for s in (20, 40) if s <= n_steps]
         store.write("steps", r.run_id, rows)
         status = "diverged" if diverged else "completed"
-        store.write("runs", r.run_id, [_run_row(cfg, r.run_id, "synthetic", status, n_steps, 30 if diverged else None)])
+        store.write("runs", r.run_id, [_run_row(cfg, r.run_id, suite_name, status, n_steps, 30 if diverged else None)])
         if diverged:
             continue
-        quality = {"dpo": 0.4, "minor_dpo": 0.6, "sft": 0.55}[cfg.name] + shift.get("verifier_accuracy", 0.0)
+        quality = {"dpo": 0.4, "minor_dpo": 0.6, "sft": 0.55}[cfg.name] + delta.get("verifier_accuracy", 0.0)
         n = 32
         store.write("scores", r.run_id, [{
             "run_id": r.run_id, "prompt_id": f"p{j}", "sample": 0,

@@ -18,8 +18,9 @@ Options:
 - ``quirks``: ``drop`` (default: counted in `LoadedPairs.dropped`) or ``error``. Known quirks of
   the data: ``prompt_mismatch`` (the transcripts differ before the last Assistant turn: 4 of 2,312
   harmless-base test rows), ``empty_response`` (an empty final Assistant turn: 4 rows there, all
-  chosen) and, in conversational form, ``malformed_transcript`` (the prompt does not alternate
-  into a final Human turn).
+  chosen), ``identical_responses`` (the same final turn on both sides) and, in conversational
+  form, ``malformed_transcript`` (the prompt does not start with a Human turn or does not end
+  with one).
 
 Exact reconstruction: ``reconstruct(pair)`` returns the original (chosen, rejected) strings from
 ``pair.meta`` (``raw_prompt`` and the stripped leading whitespace of each response).
@@ -59,9 +60,11 @@ def convert(rec: Record, form: str, quirks: str) -> PreferencePair | Drop:
         return _quirk(rec, quirks, "prompt_mismatch", "chosen and rejected differ before the last Assistant turn "
                       f"of chosen (they agree on {_common_prefix(chosen, rejected)} of {len(raw_prompt)} prompt characters)")
     responses = chosen[len(raw_prompt):], rejected[len(raw_prompt):]
-    for side, text in zip(("chosen", "rejected"), responses):
+    for side, text in zip(("chosen", "rejected"), responses, strict=True):
         if not text.strip():
             return _quirk(rec, quirks, "empty_response", f"the {side} transcript's last Assistant turn is empty")
+    if responses[0].strip() == responses[1].strip():
+        return _quirk(rec, quirks, "identical_responses", "chosen and rejected give the same final answer")
     prompt_id = content_hash(raw_prompt)
     if form == "standard":
         return PreferencePair(raw_prompt, responses[0], responses[1], rec.index, prompt_id)
@@ -70,7 +73,7 @@ def convert(rec: Record, form: str, quirks: str) -> PreferencePair | Drop:
         return _quirk(rec, quirks, "malformed_transcript",
                       "the prompt does not start with '\\n\\nHuman:' or does not end with a Human turn")
     stripped = [r.lstrip() for r in responses]
-    leads = [r[: len(r) - len(s)] for r, s in zip(responses, stripped)]
+    leads = [r[: len(r) - len(s)] for r, s in zip(responses, stripped, strict=True)]
     meta = {"raw_prompt": raw_prompt, "chosen_lead": leads[0], "rejected_lead": leads[1]}
     return PreferencePair(messages, stripped[0], stripped[1], rec.index, prompt_id, meta=meta)
 
@@ -82,7 +85,7 @@ def to_messages(raw_prompt: str) -> list[dict] | None:
     if parts[0] != "" or len(parts) < 5 or parts[1] != HUMAN:
         return None
     messages: list[dict] = []
-    for marker, text in zip(parts[1:-2:2], parts[2:-2:2]):
+    for marker, text in zip(parts[1:-2:2], parts[2:-2:2], strict=True):
         role, content = _ROLE[marker], text.strip()
         if messages and messages[-1]["role"] == role:  # "Assistant: a\n\nAssistant: b": one turn
             messages[-1]["content"] += "\n\n" + content
@@ -107,7 +110,7 @@ def _quirk(rec: Record, policy: str, reason: str, detail: str) -> Drop:
 
 def _common_prefix(a: str, b: str) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

@@ -21,8 +21,9 @@ import json
 import os
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness.data.spec import DatasetSpec, file_format
 from harness.data.validate import BadRow
@@ -99,7 +100,7 @@ def _read_json(path: Path) -> Iterator[Record | BadRow]:
         if len(lengths) != 1:
             raise DataError(f"{path}: columns have different lengths {sorted(lengths)}")
         keys = list(data)
-        data = [dict(zip(keys, values)) for values in zip(*data.values())]
+        data = [dict(zip(keys, values, strict=True)) for values in zip(*data.values(), strict=True)]
     elif isinstance(data, dict):
         data = [data]  # a one-line JSON Lines file
     if not isinstance(data, list):

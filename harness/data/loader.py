@@ -13,7 +13,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from harness.data.io import HubOptions, Record, read_records
 from harness.data.schema import PreferencePair

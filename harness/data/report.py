@@ -63,7 +63,8 @@ def token_lengths(pairs: list[PreferencePair], tokenizer_dir: str | Path) -> dic
     for special in (True, False):  # one batched call per add_special_tokens value
         idx = [i for i, (_, s) in enumerate(rendered) if s is special]
         if idx:
-            for i, ids in zip(idx, tok([rendered[i][0] for i in idx], add_special_tokens=special)["input_ids"]):
+            for i, ids in zip(idx, tok([rendered[i][0] for i in idx], add_special_tokens=special)["input_ids"],
+                              strict=True):
                 prompts[i] = len(ids)
     out = {"prompt": prompts}
     for side in ("chosen", "rejected"):

@@ -102,7 +102,7 @@ def parse_spec(text: str) -> DatasetSpec:
     if sep and not rest:
         raise ConfigError(f"dataset spec {text!r}: nothing after ':' (give a path or hub id, or drop the ':')")
     location, split = rest or None, None
-    if location and "@" in location:
+    if location and "@" in location and not Path(location).expanduser().exists():  # "a@b.jsonl" is a file
         head, _, tail = location.rpartition("@")
         if head and _SPLIT.fullmatch(tail):
             location, split = head, tail

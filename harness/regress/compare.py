@@ -92,7 +92,7 @@ def within(tol: Tolerance, base: float, current: float, spread: float, higher_is
 
 def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
     from harness.regress.baseline import default_tolerance
-    from harness.summary import aggregate, cell_id, load_results, metric, plain
+    from harness.summary import aggregate, cell_id, display_keys, load_results, metric, plain
 
     baseline = load_baseline(baseline_dir)
     res = load_results(results_dir)
@@ -112,12 +112,13 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
     if missing:
         raise HarnessError(f"{results_dir}: missing metric(s) {missing} that baseline {baseline.path} has")
     deltas = []
-    for r in base.to_dict("records"):
+    shown = display_keys(res)  # loss.name is implied by the variant name: do not print it twice
+    for r in sorted(base.to_dict("records"), key=lambda r: (r["cell"], r["metric"])):
         cur = current[(r["cell"], r["metric"])]
         tol = baseline.file.tolerances.get(r["metric"]) or default_tolerance(r["metric"])
         spread = float(r["std"]) if r["std"] is not None else math.nan
         ok = within(tol, float(r["mean"]), float(cur["mean"]), spread, metric(r["metric"]).higher_is_better)
-        cell = {k: plain(r[k]) for k in keys}
+        cell = {k: plain(r[k]) for k in shown}
         deltas.append(Delta(cell, r["metric"], float(r["mean"]), float(cur["mean"]), allowed_move(tol, spread), spread, ok))
     checks = check_expectations(baseline.file, res, agg)
     return RegressReport(baseline, deltas, checks)

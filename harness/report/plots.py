@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from harness.report.table import fmt_value, key_header
-from harness.summary import Results
+from harness.summary import Results, display_keys
 
 PANEL_COLS, PANEL_ROWS = "loss.beta", "train.learning_rate"
 
@@ -29,8 +29,6 @@ def _pyplot():
 
 
 def _series_keys(res: Results) -> list[str]:
-    from harness.report.table import display_keys
-
     return [k for k in display_keys(res) if k not in (PANEL_COLS, PANEL_ROWS)]
 
 

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from harness.summary import KEY_HEADERS, MAIN_COLUMNS, Results, metric
+from harness.summary import KEY_HEADERS, MAIN_COLUMNS, Results, display_keys, metric
 
 DASH = "–"
 
@@ -67,17 +67,6 @@ def metric_cell(row: dict | None) -> Cell:
         half = (hi - lo) / 2
         return Cell(f"{text} ± {half:.{m.digits}f}", mean, half, n)
     return Cell(text, mean, None, n)
-
-
-def display_keys(res: Results) -> list[str]:
-    """Cell keys to show: a key that is a function of an earlier shown key (loss.name given the
-    variant name) adds nothing and is dropped."""
-    shown: list[str] = []
-    runs = res.runs.astype({k: str for k in res.keys})
-    for k in res.keys:
-        if not any(runs.groupby(s)[k].nunique().max() <= 1 for s in shown):
-            shown.append(k)
-    return shown
 
 
 def key_header(key: str) -> str:

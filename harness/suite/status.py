@@ -68,7 +68,7 @@ def describe(plan: Plan, store: ResultStore, *, needs_eval: bool) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     counts: dict[str, int] = {}
-    for row in rows:
+    for row in rows[len(plan.sft):]:
         counts[row[2]] = counts.get(row[2], 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     sft = f" + {len(plan.sft)} SFT stage(s)" if plan.sft else ""

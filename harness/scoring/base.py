@@ -1,0 +1,39 @@
+"""The batch every scorer reads, and the scorer protocol.
+
+    samples = Samples(run_id, model_dir, prompt_ids, prompts, prompt_token_ids, completions,
+                      completion_token_ids, golds)
+    columns = scorer.score(samples)      # {"reward": [...], ...}: one value per sample, aligned
+
+One row per (prompt, sample) of one run; a prompt with several samples repeats its prompt
+fields. A scorer returns only per-sample numbers; aggregation (means, CIs, win-rates) is the
+evaluator's job, so every scorer is testable on a handful of strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Samples:
+    run_id: str
+    model_dir: Path  # the policy that generated the completions
+    prompt_ids: Sequence[str]
+    prompts: Sequence[Any]  # PreferencePair.prompt: a string or a message list
+    prompt_token_ids: Sequence[Sequence[int]]  # as given to the generator
+    completions: Sequence[str]
+    completion_token_ids: Sequence[Sequence[int]]
+    golds: Sequence[str | None]
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+
+class Scorer(Protocol):
+    columns: tuple[str, ...]  # the `scores` columns it fills
+
+    def score(self, samples: Samples) -> dict[str, list[float]]: ...
+
+    def close(self) -> None: ...

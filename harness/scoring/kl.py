@@ -1,0 +1,83 @@
+"""KL to the reference on the policy's own samples: log pi(y|x) - log pi_ref(y|x), per sample.
+
+    kl = KLScorer(reference_dir="results/x/checkpoints/<sft>/final")
+    kl.score(samples)   # {"kl": [...], "logp_policy": [...], "logp_ref": [...]}
+
+The mean over samples y ~ pi is a Monte-Carlo estimate of KL(pi || pi_ref) for the sequence
+distribution; it is unbiased only for samples drawn at temperature 1 (greedy or tempered samples
+still give the per-sample log-ratio, a useful drift measure, but not the KL itself). The
+completion's token ids are scored exactly as generated (EOS included when it stopped), under the
+prompt ids the generator saw, in float32 with `harness.logps.sequence_logps`: the trainer's code.
+
+The reference model stays loaded across runs; the policy is loaded per run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from harness.generation.base import check_model_dir
+from harness.scoring.base import Samples
+
+
+class KLScorer:
+    columns = ("kl", "logp_policy", "logp_ref")
+
+    def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto", **_):
+        from harness.models.load import resolve_device
+
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self._ref = self._load(check_model_dir(reference_dir, "reference model"))
+        self._policy_dir: Path | None = None
+        self._policy = None
+
+    def _load(self, path: Path):
+        from harness.models.load import load_causal_lm
+
+        return load_causal_lm(path, device=self.device)
+
+    def score(self, samples: Samples) -> dict[str, list[float]]:
+        path = check_model_dir(samples.model_dir, "policy model")
+        if self._policy_dir is None or path.resolve() != self._policy_dir.resolve():
+            self._policy, self._policy_dir = self._load(path), path
+        pol = completion_logps(self._policy, samples.prompt_token_ids, samples.completion_token_ids,
+                               batch_size=self.batch_size, device=self.device)
+        ref = completion_logps(self._ref, samples.prompt_token_ids, samples.completion_token_ids,
+                               batch_size=self.batch_size, device=self.device)
+        return {"kl": [a - b for a, b in zip(pol, ref)], "logp_policy": pol, "logp_ref": ref}
+
+    def close(self) -> None:
+        self._ref = self._policy = None
+
+
+def completion_logps(model, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *,
+                     batch_size: int = 16, device: str = "cpu") -> list[float]:
+    """Summed log-prob of each completion given its prompt (0.0 for an empty completion)."""
+    import torch
+
+    from harness.data.tokenize import IGNORE
+    from harness.logps import sequence_logps
+
+    out = [0.0] * len(prompt_ids)
+    todo = sorted((i for i in range(len(prompt_ids)) if len(completion_ids[i])),
+                  key=lambda i: -(len(prompt_ids[i]) + len(completion_ids[i])))  # little padding
+    pad = getattr(model.config, "pad_token_id", None) or 0
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        width = max(len(prompt_ids[i]) + len(completion_ids[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            p, c = list(prompt_ids[i]), list(completion_ids[i])
+            ids[row, :len(p) + len(c)] = torch.tensor(p + c)
+            labels[row, len(p):len(p) + len(c)] = torch.tensor(c)
+            mask[row, :len(p) + len(c)] = 1
+        batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+        with torch.no_grad():
+            logps = sequence_logps(model, batch).logps.tolist()
+        for row, i in enumerate(chunk):
+            out[i] = float(logps[row])
+    return out

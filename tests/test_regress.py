@@ -1,0 +1,165 @@
+"""Regression against baselines: record, compare within tolerance, flag what moved, refuse bad
+input, and evaluate stated expectations. Uses the synthetic results folder of test_report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from test_report import make_results
+
+from harness.cli import main
+from harness.errors import HarnessError
+
+EXPECTATIONS = [
+    {"name": "minor_dpo keeps the sft control's verifier accuracy", "metric": "verifier_accuracy",
+     "where": {"variant": "minor_dpo"}, "op": ">=", "than": {"where": {"variant": "sft"}, "offset": -0.03}},
+    {"name": "dpo at the high learning rate ends with a negative chosen log-ratio",
+     "metric": "final_logratio_chosen", "where": {"variant": "dpo", "lr": "max"}, "op": "<", "value": 0,
+     "stat": "max"},
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return make_results(tmp_path_factory.mktemp("reg") / "synthetic")
+
+
+@pytest.fixture
+def baseline(results, tmp_path) -> Path:
+    to = tmp_path / "baselines" / "synthetic"
+    assert main(["baseline", "record", str(results), "--to", str(to), "--reason", "first recording"]) == 0
+    return to
+
+
+def _edit(baseline: Path, **changes) -> None:
+    path = baseline / "baseline.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc.update(changes)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_recorded_baseline_is_reviewable(baseline):
+    doc = yaml.safe_load((baseline / "baseline.yaml").read_text())
+    assert doc["suite"] == "synthetic" and doc["reason"] == "first recording"
+    assert doc["keys"] == ["name", "loss.name", "loss.beta", "train.learning_rate"]
+    assert doc["env"]["versions"]["harness"] and doc["recorded"]
+    assert doc["tolerances"]["diverged"] == {"abs": 0.0, "direction": "both"}
+    assert doc["tolerances"]["final_reward_accuracy"]["seeds"] == 3.0
+    import pandas as pd
+
+    metrics = pd.read_parquet(baseline / "metrics.parquet")
+    assert {"name", "loss.beta", "metric", "n", "mean", "std", "ci_low", "ci_high", "values"} <= set(metrics.columns)
+
+
+def test_same_results_pass(results, baseline, capsys):
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 0
+    assert "REGRESSION" not in capsys.readouterr().out
+
+
+def test_perturbed_copy_fails_naming_the_metric(baseline, tmp_path, capsys):
+    moved = make_results(tmp_path / "moved", shift={"final_logratio_chosen": -1.0}, variants=("minor_dpo",))
+    assert main(["regress", str(moved), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "final_logratio_chosen" in out and "REGRESSION" in out
+    flagged = [line for line in out.splitlines() if "final_logratio_chosen" in line]
+    assert all("name=minor_dpo" in line for line in flagged) and len(flagged) == 4
+    assert "-1" in flagged[0]  # the delta is printed
+
+
+def test_small_moves_within_seed_spread_pass(results, tmp_path, capsys):
+    to = tmp_path / "b"
+    assert main(["baseline", "record", str(results), "--to", str(to), "--reason", "x"]) == 0
+    tol = yaml.safe_load((to / "baseline.yaml").read_text())["tolerances"]
+    tol["final_logratio_chosen"] = {"abs": 0.0, "seeds": 3.0}
+    _edit(to, tolerances=tol)
+    nudged = make_results(tmp_path / "nudged", shift={"final_logratio_chosen": 0.01})
+    assert main(["regress", str(nudged), "--baseline", str(to)]) == 0
+    tol["final_logratio_chosen"] = {"abs": 0.0, "seeds": 0.0}
+    _edit(to, tolerances=tol)
+    assert main(["regress", str(nudged), "--baseline", str(to)]) == 1
+
+
+def test_direction_worse_ignores_improvements(results, baseline, tmp_path):
+    tol = yaml.safe_load((baseline / "baseline.yaml").read_text())["tolerances"]
+    for name in tol:
+        tol[name] = {**tol[name], "direction": "worse"}
+    _edit(baseline, tolerances=tol)
+    better = make_results(tmp_path / "better", shift={"verifier_accuracy": 0.3})
+    assert main(["regress", str(better), "--baseline", str(baseline)]) == 0
+    worse = make_results(tmp_path / "worse", shift={"verifier_accuracy": -0.3})
+    assert main(["regress", str(worse), "--baseline", str(baseline)]) == 1
+
+
+def test_mismatched_grid_is_bad_input(results, baseline, tmp_path, capsys):
+    partial = tmp_path / "partial"
+    shutil.copytree(results, partial)
+    from harness.summary import load_results
+
+    res = load_results(results)
+    cell = res.runs["cell"].iloc[0]
+    for rid in res.runs.loc[res.runs["cell"] == cell, "run_id"]:
+        (partial / "runs" / f"{rid}.parquet").unlink()
+    assert main(["regress", str(partial), "--baseline", str(baseline)]) == 2
+    assert "mismatched grid" in capsys.readouterr().err
+
+
+def test_missing_metric_is_bad_input(results, baseline, tmp_path, capsys):
+    no_evals = tmp_path / "no-evals"
+    shutil.copytree(results, no_evals)
+    shutil.rmtree(no_evals / "evals")
+    assert main(["regress", str(no_evals), "--baseline", str(baseline)]) == 2
+    assert "missing metric(s) ['win_rate']" in capsys.readouterr().err
+
+
+def test_bad_baseline_file_names_the_key(results, baseline, capsys):
+    _edit(baseline, tolerances={"win_rate": {"absolute": 0.1}})
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 2
+    assert "baseline.yaml: tolerances.win_rate.absolute: unknown key" in capsys.readouterr().err
+
+
+def test_expectations_hold_then_break(results, baseline, tmp_path, capsys):
+    _edit(baseline, expectations=EXPECTATIONS)
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 0
+    assert "6/6 expectation checks hold" in capsys.readouterr().out  # 4 minor_dpo cells + 2 dpo cells
+    worse = make_results(tmp_path / "worse", shift={"verifier_accuracy": -0.25}, variants=("minor_dpo",))
+    assert main(["regress", str(worse), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: minor_dpo keeps the sft control's verifier accuracy" in out
+
+
+def test_expectation_errors_are_bad_input(results, baseline, capsys):
+    bad = [{**EXPECTATIONS[0], "where": {"colour": "red"}}]
+    _edit(baseline, expectations=bad)
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 2
+    assert "'colour' is not a grid key" in capsys.readouterr().err
+    _edit(baseline, expectations=[{**EXPECTATIONS[1], "value": None}])
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 2
+    assert "give exactly one of `value` and `than`" in capsys.readouterr().err
+
+
+def test_rerecording_keeps_reviewed_text_and_refuses_other_suites(results, baseline, tmp_path):
+    from harness.regress import record_baseline
+
+    tol = yaml.safe_load((baseline / "baseline.yaml").read_text())["tolerances"]
+    tol["win_rate"] = {"abs": 0.2, "direction": "worse"}
+    _edit(baseline, expectations=EXPECTATIONS, tolerances=tol)
+    b = record_baseline(results, baseline, reason="second recording")
+    assert b.file.tolerances["win_rate"].abs == 0.2 and len(b.file.expectations) == 2
+    assert yaml.safe_load((baseline / "baseline.yaml").read_text())["reason"] == "second recording"
+    other = make_results(tmp_path / "other", suite_name="other-suite")
+    with pytest.raises(HarnessError, match="holds a baseline of suite 'synthetic'"):
+        record_baseline(other, baseline, reason="oops")
+    broken = make_results(tmp_path / "broken", shift={"verifier_accuracy": -0.25}, variants=("minor_dpo",))
+    with pytest.raises(HarnessError, match="breaks the stated expectations"):
+        record_baseline(broken, baseline, reason="worse")
+    record_baseline(broken, baseline, reason="accepted on purpose", force=True)
+
+
+def test_record_needs_a_reason(results, tmp_path):
+    from harness.regress import record_baseline
+
+    with pytest.raises(HarnessError, match="needs a --reason"):
+        record_baseline(results, tmp_path / "b", reason="  ")
