@@ -12,7 +12,8 @@ and `harness regress` always agree. Sources, in order (a later source wins on a 
 - `runs`: `diverged` (1/0) and `failed` (1/0), summed over seeds;
 - `steps`: `final_<column>` for the stability columns, from the held-out (`eval`) split at its
   last step when the run has one, else the mean of the last 10% of training steps (single
-  training batches are too noisy to call "final");
+  training batches are too noisy to call "final"); completed runs only: a diverged or failed
+  run has no final state, it is counted in `diverged` / `failed` instead;
 - `scores` (per sample): `reward`, `verifier_accuracy`, `kl` as means over samples;
 - `evals`: every metric as written by the evaluation (with its own CI), e.g. `win_rate`;
 - `lmeval`: `lmeval/<task>/<metric>`.
@@ -162,12 +163,12 @@ def run_metrics(store, runs, steps):
     """Long frame (run_id, metric, value) for the grid runs."""
     import pandas as pd
 
-    ids = set(runs["run_id"])
+    ids = set(runs.loc[runs["status"] == "completed", "run_id"])  # see the module docstring
     rows = []
     for r in runs.itertuples():
         rows.append((r.run_id, "diverged", float(r.status == "diverged")))
         rows.append((r.run_id, "failed", float(r.status not in FINISHED)))
-    rows += _step_finals(steps)
+    rows += _step_finals(steps[steps["run_id"].isin(ids)])
     scores = store.read("scores")
     scores = scores[scores["run_id"].isin(ids)]
     for col, name in SCORE_MEANS.items():

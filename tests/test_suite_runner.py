@@ -244,3 +244,22 @@ def test_dry_run_shows_states(tmp_path, capsys):
     assert main(["run", str(path), "--dry-run", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "8 runs + 1 SFT stage(s)" in text and "1 done, 7 pending" in text
+
+
+def test_deleted_checkpoints_are_rebuilt_only_when_needed(tmp_path):
+    import shutil
+
+    s = suite(grid={"loss.name": ["dpo"], "train.seed": [0, 1]})
+    plan = expand(s)
+    run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    shutil.rmtree(tmp_path / "checkpoints")  # "safe to delete" once everything is evaluated
+    n = len(_calls(tmp_path))
+    run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    assert len(_calls(tmp_path)) == n
+    # an evaluation is owed but the weights are gone: SFT stage and run are trained again
+    victim = plan.runs[0].run_id
+    ResultStore(tmp_path).delete("evals", victim)
+    run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    assert _calls(tmp_path)[n:] == [f"train:{plan.sft[0].run_id}", f"train:{victim}", f"eval:{victim}"]
+    ids = ResultStore(tmp_path).read("runs")["run_id"]
+    assert ids.is_unique and len(ids) == 3

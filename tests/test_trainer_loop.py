@@ -141,7 +141,10 @@ def test_lora_run_saves_adapter_and_merged_weights_that_agree(tmp_path):
 
 
 def test_grad_accumulation_matches_one_big_batch(tmp_path):
-    """2 x 4 pairs accumulated == the same 8 pairs in one micro-batch (same loss, same update)."""
+    """2 x 4 pairs accumulated == the same 8 pairs in one micro-batch (same loss and gradient).
+
+    Gradients, not the AdamW update, are compared: Adam's first step is ~lr * sign(g), which
+    turns float noise in near-zero gradient entries into full-size differences."""
     from harness.trainer.loop import Loop
     from harness.trainer.setup import prepare
 
@@ -151,13 +154,12 @@ def test_grad_accumulation_matches_one_big_batch(tmp_path):
         loop = Loop(session, cfg, folder=tmp_path / "ck", run_id="x")
         loop.micro_batch = lambda k: list(range(k * batch_size, (k + 1) * batch_size))  # the same 8 pairs
         row = loop.train_step(0)
-        loop.optimizer.step()
-        return row, [p.detach().clone() for p in session.model.parameters()]
+        return row, [p.grad.clone() for p in session.model.parameters()]
 
-    row_a, params_a = first_step(8, 1)
-    row_b, params_b = first_step(4, 2)
+    row_a, grads_a = first_step(8, 1)
+    row_b, grads_b = first_step(4, 2)
     assert row_a["loss"] == pytest.approx(row_b["loss"], rel=1e-5)
     assert row_a["tokens"] == row_b["tokens"] > 0
     assert math.isclose(row_a["grad_norm"], row_b["grad_norm"], rel_tol=1e-4)
-    for a, b in zip(params_a, params_b):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)

@@ -86,7 +86,7 @@ def main_table(res: Results, agg, *, metrics: list[str] | None = None, title: st
         rows.append((_sort_key([values[k] for k in keys]), label + [metric_cell(by.get((cell, n))) for n in names]))
     rows.sort(key=lambda r: r[0])
     notes = ["mean ± half-width of the 95% t-interval over seeds (mean alone with one seed); "
-             "counts are k/n runs; diverged runs are left out of evaluation means."]
+             "counts are k/n runs; means are over completed runs (diverged and failed runs are counted, not averaged)."]
     notes += [f"{metric(n).header}: {metric(n).description}" for n in names if metric(n).description]
     return Table(title or "Results", columns, [r for _, r in rows], notes)
 

@@ -21,7 +21,7 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "steps": {"run_id": S, "step": I, "split": S, "loss": F, "grad_norm": F, "learning_rate": F,
               "logratio_chosen": F, "logratio_rejected": F, "reward_margin": F, "reward_accuracy": F,
               "frac_rejected_above_ref": F, "frac_chosen_below_ref": F, "logps_chosen": F,
-              "logps_rejected": F, "nonfinite": I, "tokens": I, "wall_s": F},
+              "logps_rejected": F, "nonfinite": I, "tokens": I, "wall_s": F, "step_s": F},
     "generations": {"run_id": S, "prompt_id": S, "sample": I, "prompt": S, "completion": S,
                     "completion_tokens": I, "finish_reason": S, "backend": S},
     "scores": {"run_id": S, "prompt_id": S, "sample": I, "reward": F, "correct": F, "kl": F},

@@ -29,7 +29,8 @@ class KLScorer:
 
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        self._ref = self._load(check_model_dir(reference_dir, "reference model"))
+        self.reference_dir = check_model_dir(reference_dir, "reference model")
+        self._ref = self._load(self.reference_dir)
         self._policy_dir: Path | None = None
         self._policy = None
 
@@ -38,14 +39,23 @@ class KLScorer:
 
         return load_causal_lm(path, device=self.device)
 
+    def logps(self, policy_dir: str | Path, prompt_ids: Sequence[Sequence[int]],
+              completion_ids: Sequence[Sequence[int]]) -> tuple[list[float], list[float]]:
+        """(policy, reference) summed log-probs of each completion given its prompt."""
+        path = check_model_dir(policy_dir, "policy model")
+        if path.resolve() == self.reference_dir.resolve():
+            policy = self._ref  # the reference scoring itself: one model, KL exactly 0
+        else:
+            if self._policy_dir is None or path.resolve() != self._policy_dir.resolve():
+                self._policy, self._policy_dir = self._load(path), path
+            policy = self._policy
+        kw = {"batch_size": self.batch_size, "device": self.device}
+        pol = completion_logps(policy, prompt_ids, completion_ids, **kw)
+        ref = pol if policy is self._ref else completion_logps(self._ref, prompt_ids, completion_ids, **kw)
+        return pol, ref
+
     def score(self, samples: Samples) -> dict[str, list[float]]:
-        path = check_model_dir(samples.model_dir, "policy model")
-        if self._policy_dir is None or path.resolve() != self._policy_dir.resolve():
-            self._policy, self._policy_dir = self._load(path), path
-        pol = completion_logps(self._policy, samples.prompt_token_ids, samples.completion_token_ids,
-                               batch_size=self.batch_size, device=self.device)
-        ref = completion_logps(self._ref, samples.prompt_token_ids, samples.completion_token_ids,
-                               batch_size=self.batch_size, device=self.device)
+        pol, ref = self.logps(samples.model_dir, samples.prompt_token_ids, samples.completion_token_ids)
         return {"kl": [a - b for a, b in zip(pol, ref)], "logp_policy": pol, "logp_ref": ref}
 
     def close(self) -> None:

@@ -102,7 +102,7 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
         log(f"epoch {epoch + 1}/{epochs}: mean loss {sum(losses[-steps_per_epoch:]) / steps_per_epoch:.4f}")
     model.eval()
     accuracy = pairwise_accuracy(model, tok, heldout, max_length) if heldout else math.nan

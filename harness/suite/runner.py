@@ -93,10 +93,13 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
     spec = plan.suite.spec
     needs_eval = bool(spec.eval)
     states = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    for rid, state in states.items():  # evaluation owed but the weights were deleted: train again
+        if state == "trained" and not status.has_checkpoint(out, rid):
+            states[rid] = "pending"
     tasks: list[Task] = []
     n_train = sum(s in ("pending", "failed") for s in states.values())
-    for sft in plan.sft:
-        users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] in ("pending", "failed")]
+    for sft in plan.sft:  # needed to train its runs, and as the reference when evaluating them
+        users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != "done"]
         done = status.run_state(store, sft.run_id, needs_eval=False) == "done"
         if users and not (done and status.has_checkpoint(out, sft.run_id)):
             tasks.append(_train(sft, out, plan, train_fn, label=f"sft stage {sft.run_id} ({len(users)} run(s) start here)"))
@@ -209,8 +212,14 @@ def _log_outcome(log, task: Task, outcome: Outcome) -> None:
         log(f"    {st}" + (f" at step {outcome.value.diverged_step}" if st == "diverged" else ""))
 
 
+SHORT = {"loss.name": "loss", "loss.beta": "beta", "train.learning_rate": "lr", "train.seed": "seed"}
+
+
 def _fmt_label(label: dict) -> str:
-    return " ".join(f"{k.split('.')[-1]}={v}" for k, v in label.items())
+    """"dpo beta=0.1 lr=0.001 seed=0": the variant name, then the run's axis values."""
+    name = label.get("name", "")
+    rest = [f"{SHORT.get(k, k)}={v}" for k, v in label.items() if k != "name" and v != name]
+    return " ".join([name, *rest]).strip()
 
 
 def write_suite_file(plan: Plan, out: Path) -> Path:

@@ -68,7 +68,7 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
             result.status, result.diverged_step, result.steps = outcome.status, outcome.diverged_step, outcome.steps
             if outcome.status == "completed" and cfg.train.save_final:
                 result.checkpoint = save_final(folder, model=session.model, tokenizer=session.tokenizer)
-                clear_state(folder)
+            clear_state(folder)  # finished (completed or diverged): nothing left to resume
         except Exception as e:  # a bug or a resource failure: recorded, the suite goes on
             result.error = f"{type(e).__name__}: {e}\n{''.join(traceback.format_exc(limit=-3))}"
         result.wall_s = time.perf_counter() - t0
