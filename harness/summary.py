@@ -14,8 +14,9 @@ and `harness regress` always agree. Sources, in order (a later source wins on a 
   last step when the run has one, else the mean of the last 10% of training steps (single
   training batches are too noisy to call "final"); completed runs only: a diverged or failed
   run has no final state, it is counted in `diverged` / `failed` instead;
-- `scores` (per sample): `reward`, `verifier_accuracy`, `kl` as means over samples;
-- `evals`: every metric as written by the evaluation (with its own CI), e.g. `win_rate`;
+- `scores` (per sample): `reward_mean`, `verifier_accuracy`, `kl_mean` as means over samples;
+- `evals`: every metric as written by `harness.evaluation` (with its own CI over prompts), e.g.
+  `winrate_vs_ref`, except timings (`generation_s`, `scoring_s`) and `eval_failed` markers;
 - `lmeval`: `lmeval/<task>/<metric>`.
 Nothing is parsed from logs. SFT stages (`runs.suite` ending in `#sft`) and evaluation-only rows
 (no training config) are not grid runs and are left out.
@@ -47,10 +48,21 @@ class Metric:
 
 METRICS: Registry[Metric] = Registry("metric")
 for _m in [
-    Metric("reward", "reward", "mean reward-model score of generations (eval prompts)", tol_abs=0.1, higher_is_better=True),
-    Metric("win_rate", "win-rate", "win-rate of generations against the reference policy's", higher_is_better=True),
-    Metric("verifier_accuracy", "verifier acc", "share of generations the verifier marks correct", higher_is_better=True),
-    Metric("kl", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, higher_is_better=False),
+    # evaluation (harness.evaluation writes these to `evals`, with bootstrap CIs over prompts)
+    Metric("reward_mean", "reward", "mean reward-model score of generations", tol_abs=0.1, higher_is_better=True),
+    Metric("winrate_vs_ref", "win-rate", "share of prompts where the reward model prefers the run's generation "
+           "to the reference policy's", higher_is_better=True),
+    Metric("verifier_accuracy", "verifier acc", "share of generations whose final answer is correct",
+           higher_is_better=True),
+    Metric("kl_mean", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, higher_is_better=False),
+    Metric("chosen_logratio", "held-out chosen log-ratio", "log pi/pi_ref of held-out chosen responses", tol_abs=0.5),
+    Metric("rejected_logratio", "held-out rejected log-ratio", "log pi/pi_ref of held-out rejected responses", tol_abs=0.5),
+    Metric("stop_rate", "stop rate", "share of generations that ended with EOS"),
+    Metric("chosen_logp", "held-out chosen log-prob", "log pi of held-out chosen responses", tol_abs=1.0),
+    Metric("rejected_logp", "held-out rejected log-prob", "log pi of held-out rejected responses", tol_abs=1.0),
+    Metric("completion_tokens_mean", "tokens", "mean generated tokens", tol_abs=2.0),
+    Metric("rm_heldout_accuracy", "RM acc", "the reward model's own held-out pair accuracy", tol_abs=0.0),
+    # training (the last steps of `steps`)
     Metric("final_logratio_chosen", "chosen log-ratio", "final log pi/pi_ref of the chosen response", tol_abs=0.5),
     Metric("final_logratio_rejected", "rejected log-ratio", "final log pi/pi_ref of the rejected response", tol_abs=0.5),
     Metric("final_reward_accuracy", "reward acc", "final share of pairs with r_w > r_l", higher_is_better=True),
@@ -58,6 +70,7 @@ for _m in [
     Metric("final_frac_chosen_below_ref", "displaced", "final share of pairs whose chosen log-ratio is < 0",
            higher_is_better=False),
     Metric("final_frac_rejected_above_ref", "rejected above ref", "final share of pairs with r_l > 0"),
+    # outcomes (`runs`)
     Metric("diverged", "diverged", "runs stopped as diverged (count over seeds)", agg="sum", tol_abs=0,
            tol_seeds=None, higher_is_better=False, digits=0),
     Metric("failed", "failed", "runs that failed (count over seeds)", agg="sum", tol_abs=0, tol_seeds=None,
@@ -66,11 +79,14 @@ for _m in [
     METRICS.register(_m.name, _m)
 
 # the main table, in this order (only columns with data are shown)
-MAIN_COLUMNS = ["reward", "win_rate", "verifier_accuracy", "kl", "final_logratio_chosen",
+MAIN_COLUMNS = ["reward_mean", "winrate_vs_ref", "verifier_accuracy", "kl_mean", "final_logratio_chosen",
                 "final_frac_chosen_below_ref", "diverged"]
 STEP_FINALS = ["reward_accuracy", "logratio_chosen", "logratio_rejected", "reward_margin",
                "frac_chosen_below_ref", "frac_rejected_above_ref"]
-SCORE_MEANS = {"reward": "reward", "correct": "verifier_accuracy", "kl": "kl"}
+# per-sample `scores` columns -> the metric they average to (the same names `evals` uses, which win)
+SCORE_MEANS = {"reward": "reward_mean", "correct": "verifier_accuracy", "kl": "kl_mean"}
+# not results: machine timings, and the marker of a failed evaluation
+SKIPPED_METRICS = {"generation_s", "scoring_s", "eval_failed"}
 # keys that never identify a cell: paths and machine placement
 IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
 KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
@@ -80,7 +96,18 @@ FINISHED = ("completed", "diverged")
 
 def metric(name: str) -> Metric:
     """The catalogue entry, or a generic one for metrics the catalogue does not know."""
-    return METRICS.get(name) if name in METRICS else Metric(name, name, "")
+    if name in METRICS:
+        return METRICS.get(name)
+    if name.startswith("lmeval/"):  # lmeval/<task>/<metric>,<filter>
+        _, task, rest = name.split("/", 2)
+        return Metric(name, f"{task} {rest.split(',')[0]}", f"lm-eval task {task}, {rest}", higher_is_better=None)
+    return Metric(name, name, "")
+
+
+def main_columns(available) -> list[str]:
+    """The main table's default columns: MAIN_COLUMNS, then lm-eval results, as far as there is data."""
+    have = set(available)
+    return [m for m in MAIN_COLUMNS if m in have] + sorted(m for m in have if m.startswith("lmeval/"))
 
 
 @dataclasses.dataclass
@@ -90,6 +117,7 @@ class Results:
     keys: list[str]
     metrics: Any  # pandas DataFrame: run_id, metric, value
     steps: Any  # the grid runs' steps rows
+    reference: dict[str, dict[str, float]]  # reference policy id -> its evaluation metrics
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -125,7 +153,21 @@ def load_results(root: str | Path) -> Results:
     steps = store.read("steps")
     steps = steps[steps["run_id"].isin(runs["run_id"])]
     metrics = run_metrics(store, runs, steps)
-    return Results(root, runs.reset_index(drop=True), keys, metrics, steps)
+    return Results(root, runs.reset_index(drop=True), keys, metrics, steps, reference_metrics(store))
+
+
+def reference_metrics(store) -> dict[str, dict[str, float]]:
+    """Evaluation metrics of the reference policies (the SFT stage or the base model), which
+    harness.evaluation evaluates like any run and marks `is_reference`: the row to beat."""
+    evals = store.read("evals")
+    if "is_reference" not in evals:
+        return {}
+    ref = evals[evals["is_reference"].fillna(False).astype(bool) & ~evals["metric"].isin(SKIPPED_METRICS)]
+    out = {rid: dict(zip(g["metric"], g["value"].astype(float), strict=True)) for rid, g in ref.groupby("run_id")}
+    lm = store.read("lmeval")
+    for r in lm[lm["run_id"].isin(out)].itertuples():
+        out[r.run_id][f"lmeval/{r.task}/{r.metric}"] = float(r.value)
+    return out
 
 
 def cell_keys(config) -> list[str]:
@@ -176,7 +218,8 @@ def run_metrics(store, runs, steps):
             means = scores.groupby("run_id")[col].mean().dropna()
             rows += [(rid, name, float(v)) for rid, v in means.items()]
     evals = store.read("evals")
-    rows += [(r.run_id, r.metric, float(r.value)) for r in evals[evals["run_id"].isin(ids)].itertuples()]
+    evals = evals[evals["run_id"].isin(ids) & ~evals["metric"].isin(SKIPPED_METRICS)]
+    rows += [(r.run_id, r.metric, float(r.value)) for r in evals.itertuples()]
     lm = store.read("lmeval")
     rows += [(r.run_id, f"lmeval/{r.task}/{r.metric}", float(r.value)) for r in lm[lm["run_id"].isin(ids)].itertuples()]
     df = pd.DataFrame(rows, columns=["run_id", "metric", "value"])

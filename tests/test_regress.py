@@ -111,13 +111,13 @@ def test_missing_metric_is_bad_input(results, baseline, tmp_path, capsys):
     shutil.copytree(results, no_evals)
     shutil.rmtree(no_evals / "evals")
     assert main(["regress", str(no_evals), "--baseline", str(baseline)]) == 2
-    assert "missing metric(s) ['win_rate']" in capsys.readouterr().err
+    assert "missing metric(s) ['winrate_vs_ref']" in capsys.readouterr().err
 
 
 def test_bad_baseline_file_names_the_key(results, baseline, capsys):
-    _edit(baseline, tolerances={"win_rate": {"absolute": 0.1}})
+    _edit(baseline, tolerances={"winrate_vs_ref": {"absolute": 0.1}})
     assert main(["regress", str(results), "--baseline", str(baseline)]) == 2
-    assert "baseline.yaml: tolerances.win_rate.absolute: unknown key" in capsys.readouterr().err
+    assert "baseline.yaml: tolerances.winrate_vs_ref.absolute: unknown key" in capsys.readouterr().err
 
 
 def test_expectations_hold_then_break(results, baseline, tmp_path, capsys):
@@ -144,10 +144,10 @@ def test_rerecording_keeps_reviewed_text_and_refuses_other_suites(results, basel
     from harness.regress import record_baseline
 
     tol = yaml.safe_load((baseline / "baseline.yaml").read_text())["tolerances"]
-    tol["win_rate"] = {"abs": 0.2, "direction": "worse"}
+    tol["winrate_vs_ref"] = {"abs": 0.2, "direction": "worse"}
     _edit(baseline, expectations=EXPECTATIONS, tolerances=tol)
     b = record_baseline(results, baseline, reason="second recording")
-    assert b.file.tolerances["win_rate"].abs == 0.2 and len(b.file.expectations) == 2
+    assert b.file.tolerances["winrate_vs_ref"].abs == 0.2 and len(b.file.expectations) == 2
     assert yaml.safe_load((baseline / "baseline.yaml").read_text())["reason"] == "second recording"
     other = make_results(tmp_path / "other", suite_name="other-suite")
     with pytest.raises(HarnessError, match="holds a baseline of suite 'synthetic'"):

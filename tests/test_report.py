@@ -81,8 +81,15 @@ def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "min
             "correct": float(rng.random() < quality), "kl": float(rng.gamma(2.0, 1.0 / cfg.loss.beta))}
             for j in range(n)])
         wr = float(np.clip(quality + rng.normal(0, 0.03), 0, 1))
-        store.write("evals", r.run_id, [{"run_id": r.run_id, "metric": "win_rate", "value": wr,
-                                         "ci_low": wr - 0.1, "ci_high": wr + 0.1, "n": n}])
+        store.write("evals", r.run_id, [{"run_id": r.run_id, "metric": "winrate_vs_ref", "value": wr,
+                                         "ci_low": wr - 0.1, "ci_high": wr + 0.1, "n": n},
+                                        {"run_id": r.run_id, "metric": "generation_s", "value": 10.0 + i}])
+        store.write("lmeval", r.run_id, [{"run_id": r.run_id, "task": "harness_arith", "metric": "exact_match,final-answer",
+                                          "value": quality - delta.get("verifier_accuracy", 0.0),
+                                          "stderr": 0.05, "n": 100}])
+    # harness.evaluation evaluates the reference (the SFT stage) like any run
+    store.write("evals", sft.run_id, [{"run_id": sft.run_id, "metric": m, "value": v, "is_reference": True}
+                                      for m, v in (("verifier_accuracy", 0.5), ("kl_mean", 0.0), ("reward_mean", 0.9))])
     return root
 
 
@@ -127,6 +134,7 @@ def test_summary_reads_grid_runs_and_derives_metrics(results):
     dpo_hi = agg[(agg["metric"] == "final_logratio_chosen") & (agg["name"] == "dpo")
                  & (agg["train.learning_rate"] == 1e-3) & (agg["loss.beta"] == 0.5)]
     assert dpo_hi.iloc[0]["mean"] < 0
+    assert "generation_s" not in set(agg["metric"])  # timings are not results
     row = agg[agg["metric"] == "final_reward_accuracy"].iloc[0]
     assert row["ci_low"] < row["mean"] < row["ci_high"]
 
@@ -143,6 +151,7 @@ def test_report_writes_all_formats_from_a_copied_folder(results, tmp_path):
     md = (copy / "report.md").read_text()
     assert "minor\\_dpo" not in md and "minor_dpo" in md
     assert "± " in md and "1/3" in md  # CI cells and the divergence count
+    assert "| reference " in md and "| 0.500 |" in md  # the reference policy's row
     tex = (copy / "report.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"minor\_dpo" in tex
     assert "minor_dpo" not in tex.replace(r"minor\_dpo", "")  # every underscore escaped
@@ -166,8 +175,11 @@ def test_main_table_rows_and_columns(results):
     table = main_table(res, aggregate(res))
     headers = [c.header for c in table.columns]
     assert headers[:4] == ["variant", "β", "lr", "seeds"]
-    assert {"reward", "win-rate", "verifier acc", "KL", "chosen log-ratio", "displaced", "diverged"} <= set(headers)
-    assert len(table.rows) == 2 * 2 * 2 + 2  # sft control: one β, two learning rates
+    assert headers[4:] == ["reward", "win-rate", "verifier acc", "KL", "chosen log-ratio", "displaced", "diverged",
+                           "harness_arith exact_match"]
+    assert len(table.rows) == 2 * 2 * 2 + 2 + 1  # sft control: one β, two learning rates; + reference
+    assert table.rows[-1][0].text.startswith("reference ")
+    table.rows.pop()
     seeds = [int(r[3].text) for r in table.rows]
     assert seeds == [3] * len(table.rows)
     reward = headers.index("reward")

@@ -23,6 +23,9 @@ SUITE = {
                        "eval_every": 15, "threads": 1}},
     "sft": {"train": {"steps": 10}},
     "grid": {"loss.name": ["dpo", "minor_dpo"], "train.seed": [0, 1]},
+    "eval": {"prompts": {"data": "arith", "options": {"split": "test", "n_pairs": 8}},
+             "generation": {"backend": "hf", "n_prompts": 8, "max_new_tokens": 24, "max_prompt_len": 32,
+                            "max_model_len": 128}, "bootstrap_iters": 100},
     "report": {"enabled": False},
 }
 
@@ -66,3 +69,7 @@ def test_sigkill_mid_suite_then_resume(tmp_path):
         train = steps[(steps["run_id"] == rid) & (steps["split"] == "train")]
         assert sorted(train["step"]) == list(range(1, 31)), rid
         assert sorted(steps[(steps["run_id"] == rid) & (steps["split"] == "eval")]["step"]) == [15, 30]
+    evals = store.read("evals")
+    per_run = evals[evals["metric"] == "verifier_accuracy"].groupby("run_id").size()
+    assert set(grid) <= set(per_run.index) and (per_run == 1).all()
+    assert len(store.read("generations").drop_duplicates(["run_id", "prompt_id", "sample"])) == len(store.read("generations"))

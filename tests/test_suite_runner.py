@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.config import to_dict
+from harness.hashing import content_hash
 from harness.results.store import ResultStore
 from harness.suite.grid import expand
 from harness.suite.runner import run_suite
@@ -24,7 +26,7 @@ SUITE = {
     "base": {"model": {"name": "tiny"}, "data": {"train": "arith"}, "train": {"steps": 4}},
     "sft": {"train": {"steps": 3}},
     "grid": {"loss.name": ["dpo", "minor_dpo"], "loss.beta": [0.1, 0.5], "train.seed": [0, 1]},
-    "eval": {"fake": True},
+    "eval": {"generation": {"backend": "hf", "n_prompts": 3}},
     "report": {"enabled": False},
 }
 
@@ -78,13 +80,15 @@ def fake_train(cfg, out, *, run_id, suite):
 
 
 def fake_eval(eval_cfg, *, targets, reference, store, runs):
+    assert eval_cfg.generation.n_prompts == 3  # the suite's validated EvalConfig
     for run_id, ckpt in targets:
         _log(store.root, f"eval:{run_id}")
         assert Path(ckpt, "weights").read_text() == run_id
         store.write("scores", run_id, [{"run_id": run_id, "prompt_id": f"p{i}", "sample": 0, "reward": 1.0,
                                         "correct": 1.0, "kl": 0.5} for i in range(3)])
         _maybe_crash(store.root, "mid-eval")
-        store.write("evals", run_id, [{"run_id": run_id, "metric": "win_rate", "value": 0.5, "n": 3}])
+        store.write("evals", run_id, [{"run_id": run_id, "metric": "winrate_vs_ref", "value": 0.5, "n": 3,
+                                       "eval_hash": content_hash(to_dict(eval_cfg))}])  # as harness.evaluation does
 
 
 class Crash(BaseException):
@@ -263,3 +267,14 @@ def test_deleted_checkpoints_are_rebuilt_only_when_needed(tmp_path):
     assert _calls(tmp_path)[n:] == [f"train:{plan.sft[0].run_id}", f"train:{victim}", f"eval:{victim}"]
     ids = ResultStore(tmp_path).read("runs")["run_id"]
     assert ids.is_unique and len(ids) == 3
+
+
+def test_changing_the_eval_block_reevaluates_without_retraining(tmp_path):
+    s = suite(grid={"loss.name": ["dpo"], "train.seed": [0, 1]})
+    run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    n = len(_calls(tmp_path))
+    other = suite(grid={"loss.name": ["dpo"], "train.seed": [0, 1]},
+                  eval={"generation": {"backend": "hf", "n_prompts": 3, "max_new_tokens": 8}})
+    assert [r.run_id for r in expand(other).runs] == [r.run_id for r in expand(s).runs]
+    run_suite(other, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    assert sorted(_calls(tmp_path)[n:]) == sorted(f"eval:{r.run_id}" for r in expand(s).runs)

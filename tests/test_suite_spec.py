@@ -112,6 +112,8 @@ def test_variant_can_opt_out_of_sft():
     ("variants", [{"name": "a", "grid": {"train.seed": [0, -0.5]}}], "variants[0].grid.train.seed[1]"),
     ("variants", [{"name": "a"}, {"name": "a"}], "variants"),
     ("report", {"titel": "x"}, "report.titel"),
+    ("eval", {"generation": {"n_prompt": 8}}, "eval.generation.n_prompt"),
+    ("eval", {"generation": {"backend": "vllmm"}}, "eval.generation.backend"),
     ("colour", "red", "colour"),
 ])
 def test_config_errors_name_the_file_and_key(section, value, key):

@@ -92,11 +92,11 @@ def test_minor_dpo_with_every_rejected_below_reference_updates_like_the_chosen_t
     g_minor, p_minor = one_step(lambda pc, pr: minor(pc, pr, ref_c, ref_r, beta=beta).losses)
     g_chosen, p_chosen = one_step(lambda pc, pr: -torch.nn.functional.logsigmoid(beta * (pc - ref_c)))
     g_dpo, _ = one_step(lambda pc, pr: get_loss("dpo")(pc, pr, ref_c, ref_r, beta=beta).losses)
-    for a, b in zip(g_minor, g_chosen):
+    for a, b in zip(g_minor, g_chosen, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-8)
-    for a, b in zip(p_minor, p_chosen):
+    for a, b in zip(p_minor, p_chosen, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
-    assert max((a - b).abs().max().item() for a, b in zip(g_minor, g_dpo)) > 1e-4  # DPO differs: not vacuous
+    assert max((a - b).abs().max().item() for a, b in zip(g_minor, g_dpo, strict=True)) > 1e-4  # DPO differs: not vacuous
 
 
 def test_sft_trains_on_chosen_through_the_same_loop_and_reports_log_ratios(tmp_path):
@@ -161,5 +161,5 @@ def test_grad_accumulation_matches_one_big_batch(tmp_path):
     assert row_a["loss"] == pytest.approx(row_b["loss"], rel=1e-5)
     assert row_a["tokens"] == row_b["tokens"] > 0
     assert math.isclose(row_a["grad_norm"], row_b["grad_norm"], rel_tol=1e-4)
-    for a, b in zip(grads_a, grads_b):
+    for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)

@@ -123,6 +123,7 @@ def test_sigkill_mid_run_then_resume_gives_the_same_metrics_as_an_uninterrupted_
     cfg = from_dict(RunConfig, yaml.safe_load(cfg_path.read_text()))
     resumed = train_run(cfg, killed)
     assert resumed.status == "completed" and resumed.steps == steps
+    assert resumed.resumed_from >= 5  # it continued from the checkpoint, not from scratch
     reference = train_run(cfg, clean)
     a = ResultStore(killed).read("steps", resumed.run_id).sort_values(["split", "step"]).reset_index(drop=True)
     b = ResultStore(clean).read("steps", reference.run_id).sort_values(["split", "step"]).reset_index(drop=True)

@@ -7,8 +7,8 @@
 Resumable: runs already done in --out are skipped; kill it at any point and run it again.
 Overrides: `grid.KEY=[...]` sets an axis; a run key (`train.steps=5`) sets the base config and
 pins that axis; other dotted keys (`sft.train.steps=10`, `report.enabled=false`) edit the suite.
-Exit status: 0 when every run completed or diverged, 1 when some failed (they are recorded and
-retried next time), 2 on bad input.
+Exit status: 0 when every run completed or diverged (and was evaluated), 1 when some run failed
+or its evaluation did (recorded, and retried next time), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def run(args) -> int:
     out = args.out or default_out(suite)
     if args.dry_run:
         from harness.results.store import ResultStore
-        from harness.suite.status import describe
+        from harness.suite.status import describe, eval_hash
 
         print(f"suite {suite.name} ({suite.hash}) from {suite.source}")
-        print(describe(expand(suite), ResultStore(out), needs_eval=bool(suite.spec.eval)))
+        print(describe(expand(suite), ResultStore(out), eval_hash=eval_hash(suite.spec.eval)))
         return 0
     from harness.suite.runner import run_suite
 
     summary = run_suite(suite, out, executor=args.executor, report=False if args.no_report else None)
-    return 1 if summary.failed else 0
+    return 1 if summary.incomplete else 0

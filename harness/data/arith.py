@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 from harness.data.schema import PreferencePair
 from harness.errors import DataError

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from harness.data.schema import PreferencePair
 from harness.errors import DataError
@@ -72,7 +72,7 @@ def tokenize_pairs(pairs: Iterable[PreferencePair], tokenizer, *, max_prompt_len
 
     out: list[TokenizedPair] = []
     dropped: dict[str, int] = {}
-    for pair, p_ids, c_ids, r_ids in zip(pairs, prompt_ids, chosen, rejected):
+    for pair, p_ids, c_ids, r_ids in zip(pairs, prompt_ids, chosen, rejected, strict=True):
         reason = ("empty_prompt" if not p_ids else
                   "empty_response" if not c_ids or not r_ids else None)
         if reason:
@@ -101,7 +101,7 @@ def _encode_grouped(tokenizer, rendered: list[tuple[str, bool]]) -> list[list[in
     out: list[list[int]] = [[] for _ in rendered]
     for special in (True, False):
         idx = [i for i, (_, s) in enumerate(rendered) if s is special]
-        for i, ids in zip(idx, _encode(tokenizer, [rendered[i][0] for i in idx], special=special)):
+        for i, ids in zip(idx, _encode(tokenizer, [rendered[i][0] for i in idx], special=special), strict=True):
             out[i] = ids
     return out
 

@@ -41,6 +41,32 @@ def vllm_version() -> str:
     return "unknown"
 
 
+def reload_weights(llm, path: str | Path) -> None:
+    """Swap the weights of a running `vllm.LLM` for those of `path` (same architecture)."""
+    llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
+    llm.apply_model(repack_embedding_gemms)
+    llm.reset_prefix_cache()  # cached KV blocks belong to the old weights
+
+
+def repack_embedding_gemms(model) -> int:
+    """Re-run the CPU weight packing of embedding-like layers (embeddings and LM heads).
+
+    Why: on CPU, vLLM packs every linear weight once at load time (oneDNN / sgl kernels keep their
+    own copy). `reload_weights` re-packs the layers it loaded, but a *tied* LM head has no tensor
+    in the checkpoint, so its packed copy would keep serving the old weights (greedy outputs then
+    differ from HF; caught by tests/test_generation_vllm.py). On GPU this processing is a no-op.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
+
+    n = 0
+    for module in model.modules():
+        method = getattr(module, "quant_method", None)
+        if isinstance(method, UnquantizedEmbeddingMethod):
+            method.process_weights_after_loading(module)
+            n += 1
+    return n
+
+
 class VLLMGenerator:
     name = "vllm"
 
@@ -82,8 +108,7 @@ class VLLMGenerator:
             self._start(path)  # different shapes or tokenizer: a new engine
             return
         t0 = time.perf_counter()
-        self._llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
-        self._llm.reset_prefix_cache()  # cached KV blocks belong to the old weights
+        reload_weights(self._llm, path)
         self.timings["reload_s"].append(time.perf_counter() - t0)
         self.current = path
 

@@ -13,8 +13,8 @@ optimizer's master weights exact.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from harness.errors import ConfigError, HarnessError
 

@@ -45,8 +45,8 @@ DEFAULTS = {
 
 def build(*, texts=(), seed: int = 0, options: dict | None = None, cache_dir: str | Path | None = None) -> Path:
     """Build (or reuse) a tiny model directory; returns its path."""
-    from harness.models.load import cache_root
     from harness.env import library_versions
+    from harness.models.load import cache_root
 
     opts = _options(options or {})
     seed = opts.pop("seed") if opts["seed"] is not None else seed

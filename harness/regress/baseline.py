@@ -10,7 +10,9 @@ expectations. A baseline is a folder:
 
 Tolerances (per metric): a move of the cell mean is within tolerance when
 ``|current - baseline| <= max(abs, seeds * baseline seed std)``; `seeds` applies only where the
-baseline has >= 2 seeds; `direction: worse` only flags moves in the bad direction of the metric.
+baseline has >= 2 seeds; `direction: worse` only flags moves in the bad direction of the metric
+(for metrics whose good direction the catalogue in harness.summary does not know, such as
+lm-eval's, it is the same as `both`).
 Re-recording keeps the file's tolerances and expectations (they are reviewed text), refuses a
 baseline of another suite, and refuses data that breaks a stated expectation unless forced:
 a baseline change must come with a reason, never silently.

@@ -40,6 +40,7 @@ class RegressReport:
     baseline: Baseline
     deltas: list[Delta]
     checks: list[CheckResult]
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def regressions(self) -> list[Delta]:
@@ -51,7 +52,7 @@ class RegressReport:
 
     def text(self) -> str:
         b = self.baseline.file
-        lines = [f"baseline {self.baseline.path} (suite {b.suite}, recorded {b.recorded}: {b.reason})"]
+        lines = [f"baseline {self.baseline.path} (suite {b.suite}, recorded {b.recorded}: {b.reason})", *self.notes]
         if self.regressions:
             lines += ["", "moved beyond tolerance:", *_table(self.regressions)]
         failed = [c for c in self.checks if not c.ok]
@@ -66,7 +67,7 @@ class RegressReport:
 def _table(deltas: list[Delta]) -> list[str]:
     rows = [["cell", "metric", "baseline", "current", "delta", "allowed", "delta/std"]]
     for d in deltas:
-        z = d.delta / d.spread if d.spread and not math.isnan(d.spread) else math.nan
+        z = d.delta / d.spread if d.spread > 1e-12 else math.nan  # nan > x is False: one seed prints "-"
         rows.append([", ".join(f"{k}={v}" for k, v in d.cell.items()) or "-", d.metric, f"{d.base:.4g}",
                      f"{d.current:.4g}", f"{d.delta:+.4g}", f"{d.allowed:.4g}", "-" if math.isnan(z) else f"{z:+.1f}"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -121,4 +122,11 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
         cell = {k: plain(r[k]) for k in shown}
         deltas.append(Delta(cell, r["metric"], float(r["mean"]), float(cur["mean"]), allowed_move(tol, spread), spread, ok))
     checks = check_expectations(baseline.file, res, agg)
-    return RegressReport(baseline, deltas, checks)
+    from harness.regress.baseline import suite_identity
+
+    _, suite_hash = suite_identity(Path(results_dir), res)
+    notes = []
+    if baseline.file.suite_hash and suite_hash and suite_hash != baseline.file.suite_hash:
+        notes.append(f"note: the suite definition changed since the baseline (hash {suite_hash}, "
+                     f"baseline {baseline.file.suite_hash}); re-record it if the change is intended")
+    return RegressReport(baseline, deltas, checks, notes)

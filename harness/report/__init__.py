@@ -29,7 +29,7 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
     from harness.report import plots as plotting
     from harness.report.render import html_page, render_latex, render_markdown
     from harness.report.table import main_table, runs_table
-    from harness.summary import aggregate, load_results, metric
+    from harness.summary import aggregate, load_results
 
     root = Path(root)
     opts = report_options(root)
@@ -51,7 +51,7 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
     written: list[Path] = []
     images: dict[str, bytes] = {}
     captions = {"curves.png": "Chosen (solid) and rejected (dashed) log-ratios during training",
-                "frontier.png": f"{metric('reward').header} vs {metric('kl').header} across β"}
+                "frontier.png": "Reward (or verifier accuracy) vs KL to the reference, across β"}
     if plots if plots is not None else opts.get("plots", True):
         for name, make in (("curves.png", lambda p: plotting.training_curves(res, p)),
                            ("frontier.png", lambda p: plotting.frontier(res, agg, p))):

@@ -83,9 +83,13 @@ def training_curves(res: Results, path: str | Path) -> Path | None:
     return _save(fig, path)
 
 
-def frontier(res: Results, agg, path: str | Path, *, x: str = "kl", y: str = "reward") -> Path | None:
-    """Reward-KL frontier: each point a (variant, beta[, lr]) cell, lines join betas of a variant."""
-    if agg is None or agg.empty or not {x, y} <= set(agg["metric"]):
+def frontier(res: Results, agg, path: str | Path, *, x: str = "kl_mean",
+             ys: tuple[str, ...] = ("reward_mean", "verifier_accuracy")) -> Path | None:
+    """Reward-KL frontier: each point a (variant, beta[, lr]) cell, lines join betas of a variant.
+    Without a reward model (arithmetic suites) the verifier's accuracy is the reward."""
+    have = set(agg["metric"]) if agg is not None and not agg.empty else set()
+    y = next((m for m in ys if m in have), None)
+    if x not in have or y is None:
         return None
     wide = agg.pivot_table(index="cell", columns="metric", values="mean").dropna(subset=[x, y])
     if wide.empty:
@@ -104,6 +108,9 @@ def frontier(res: Results, agg, path: str | Path, *, x: str = "kl", y: str = "re
         for beta, px, py in pts:
             if beta is not None:
                 ax.annotate(f"β={fmt_value(beta)}", (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for ref_id, values in sorted(res.reference.items()):  # where every run started
+        if x in values and y in values:
+            ax.plot([values[x]], [values[y]], marker="*", ms=12, color="k", ls="", label=f"reference {ref_id[:8]}")
     from harness.summary import metric
 
     ax.set_xlabel(f"{metric(x).header} (mean over seeds)")

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from harness.summary import KEY_HEADERS, MAIN_COLUMNS, Results, display_keys, metric
+from harness.summary import KEY_HEADERS, Results, display_keys, main_columns, metric
 
 DASH = "–"
 
@@ -74,7 +74,7 @@ def key_header(key: str) -> str:
 
 
 def main_table(res: Results, agg, *, metrics: list[str] | None = None, title: str = "") -> Table:
-    names = metrics or [m for m in MAIN_COLUMNS if len(agg) and m in set(agg["metric"])]
+    names = metrics or main_columns(agg["metric"] if len(agg) else [])
     keys = display_keys(res)
     columns = [Column(k, key_header(k), is_label=True) for k in keys] + [Column("n", "seeds", is_label=True)]
     columns += [Column(n, metric(n).header, metric(n).description) for n in names]
@@ -85,6 +85,12 @@ def main_table(res: Results, agg, *, metrics: list[str] | None = None, title: st
         label = [Cell(fmt_value(values[k])) for k in keys] + [Cell(str(len(g)))]
         rows.append((_sort_key([values[k] for k in keys]), label + [metric_cell(by.get((cell, n))) for n in names]))
     rows.sort(key=lambda r: r[0])
+    for ref_id, values in sorted(res.reference.items()):  # the reference policy, evaluated like the runs
+        if any(n in values for n in names):
+            label = [Cell(f"reference {ref_id}")] + [Cell("")] * (len(keys) - 1) + [Cell(DASH)]
+            cells = [Cell(f"{values[n]:.{metric(n).digits}f}", values[n], None, 1) if n in values else Cell(DASH)
+                     for n in names]
+            rows.append(((), (label if keys else label[1:]) + cells))
     notes = ["mean ± half-width of the 95% t-interval over seeds (mean alone with one seed); "
              "counts are k/n runs; means are over completed runs (diverged and failed runs are counted, not averaged)."]
     notes += [f"{metric(n).header}: {metric(n).description}" for n in names if metric(n).description]

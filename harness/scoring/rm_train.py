@@ -63,7 +63,8 @@ def split_heldout(pairs: Sequence, fraction: float, seed: int) -> tuple[list, li
 
 def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | None = None,
                        heldout: Sequence | None = None, heldout_fraction: float = 0.2, max_length: int = 128,
-                       batch_size: int = 8, epochs: int = 1, learning_rate: float = 5e-5, seed: int = 0,
+                       batch_size: int = 8, epochs: int = 1, learning_rate: float = 5e-5, head_learning_rate: float = 1e-3,
+                       seed: int = 0,
                        source: str = "", log: Callable[[str], None] = lambda s: None) -> dict:
     """Train, evaluate on held-out pairs, save to `out_dir`; returns the info written to rm.json."""
     import torch
@@ -85,7 +86,11 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
     started = time.perf_counter()
     steps_per_epoch = math.ceil(len(pairs) / batch_size)
     total = max(1, epochs * steps_per_epoch)
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    # The new head (pooler + classifier) starts random and needs a far larger step than the
+    # pretrained encoder: one rate for both left the loss at log 2 for a whole epoch.
+    head = [p for n, p in model.named_parameters() if _is_head(n)]
+    body = [p for n, p in model.named_parameters() if not _is_head(n)]
+    opt = torch.optim.AdamW([{"params": body, "lr": learning_rate}, {"params": head, "lr": head_learning_rate}])
     warmup = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, (total - s) / max(1, total - warmup)))
     model.train()
@@ -107,11 +112,16 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
     model.eval()
     accuracy = pairwise_accuracy(model, tok, heldout, max_length) if heldout else math.nan
     info = {"backbone": backbone or DEFAULT_BACKBONE, "heldout_accuracy": accuracy, "heldout_pairs": len(heldout),
-            "train_pairs": len(pairs), "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+            "train_pairs": len(pairs), "epochs": epochs, "learning_rate": learning_rate,
+            "head_learning_rate": head_learning_rate, "batch_size": batch_size,
             "max_length": max_length, "seed": seed, "source": source, "final_loss": losses[-1] if losses else None,
             "train_s": round(time.perf_counter() - started, 2)}
     _save(model, tok, info, Path(out_dir))
     return info
+
+
+def _is_head(name: str) -> bool:
+    return name.startswith(("classifier", "score", "bert.pooler", "pooler")) or ".pooler." in name
 
 
 def _rewards(model, tok, chunk: Sequence, max_length: int):

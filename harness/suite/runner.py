@@ -45,6 +45,11 @@ class SuiteSummary:
     def failed(self) -> list[str]:
         return [rid for rid, s in self.states.items() if s == "failed"]
 
+    @property
+    def incomplete(self) -> list[str]:
+        """Runs not done: failed, or trained with their evaluation still owed."""
+        return [rid for rid, s in self.states.items() if s != "done"]
+
 
 def default_out(suite: Suite) -> Path:
     return Path("results") / suite.name
@@ -58,15 +63,15 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "l
     check_names(plan)
     store = ResultStore(out)
     write_suite_file(plan, out)
-    needs_eval = bool(suite.spec.eval)
-    before = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    want = status.eval_hash(suite.spec.eval)
+    before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn)
     skipped = sum(s == "done" for s in before.values())
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out}")
     runner = EXECUTORS.get(executor)()
     runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
                on_done=lambda i, n, t, o: _log_outcome(log, t, o))
-    after = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    after = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     if report if report is not None else suite.spec.report.enabled:
         from harness.report import write_report
 
@@ -91,8 +96,8 @@ def check_names(plan: Plan) -> None:
 
 def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None) -> list[Task]:
     spec = plan.suite.spec
-    needs_eval = bool(spec.eval)
-    states = {r.run_id: status.run_state(store, r.run_id, needs_eval=needs_eval) for r in plan.runs}
+    want = status.eval_hash(spec.eval)
+    states = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     for rid, state in states.items():  # evaluation owed but the weights were deleted: train again
         if state == "trained" and not status.has_checkpoint(out, rid):
             states[rid] = "pending"
@@ -100,7 +105,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
     n_train = sum(s in ("pending", "failed") for s in states.values())
     for sft in plan.sft:  # needed to train its runs, and as the reference when evaluating them
         users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != "done"]
-        done = status.run_state(store, sft.run_id, needs_eval=False) == "done"
+        done = status.run_state(store, sft.run_id, eval_hash=None) == "done"
         if users and not (done and status.has_checkpoint(out, sft.run_id)):
             tasks.append(_train(sft, out, plan, train_fn, label=f"sft stage {sft.run_id} ({len(users)} run(s) start here)"))
     keys = {t.key for t in tasks}
@@ -111,7 +116,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
             after = (f"train:{r.sft_id}",) if f"train:{r.sft_id}" in keys else ()
             tasks.append(_train(r, out, plan, train_fn, after=after,
                                 label=f"run {i}/{n_train} {_fmt_label(r.label)} ({r.run_id})"))
-    if needs_eval:
+    if want is not None:
         tasks += _eval_tasks(plan, out, states, tasks, eval_fn)
     return tasks
 
@@ -153,10 +158,11 @@ def train_task(run: PlannedRun, out: str, suite_tag: str, train_fn=None, *, deps
         raise
 
 
-def eval_task(eval_cfg: dict, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
+def eval_task(eval_cfg, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
               deps: dict[str, Outcome]) -> Any:
     store = ResultStore(out)
-    todo = [r for r in runs if status.run_state(store, r.run_id, needs_eval=True) == "trained"]
+    want = status.eval_hash(eval_cfg)
+    todo = [r for r in runs if status.run_state(store, r.run_id, eval_hash=want) == "trained"]
     targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
@@ -208,6 +214,10 @@ def _default_eval():
 def _log_outcome(log, task: Task, outcome: Outcome) -> None:
     if not outcome.ok:
         log(f"    failed: {outcome.error.strip().splitlines()[-1]}")
+    elif isinstance(outcome.value, dict):  # evaluate_runs: {run_id: "ok" | "failed: ..."}
+        for rid, st in outcome.value.items():
+            if st != "ok":
+                log(f"    evaluation of {rid} {st}")
     elif (st := getattr(outcome.value, "status", None)) and st != "completed":
         log(f"    {st}" + (f" at step {outcome.value.diverged_step}" if st == "diverged" else ""))
 

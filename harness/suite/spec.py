@@ -14,7 +14,8 @@
       - {name: sft, set: {loss.name: sft}, grid: {loss.beta: [0.1]}}
     sft:                        # optional SFT stage: trained once per model x dataset, shared by all runs
       train: {steps: 1000, learning_rate: 1.0e-3}
-    eval: {...}                 # evaluation block (harness.evaluation's EvalConfig)
+    eval:                       # harness.evaluation.EvalConfig; absent: train only
+      generation: {backend: vllm, n_prompts: 64, max_new_tokens: 32}
     report: {title: "MinorDPO vs DPO"}
 
     suite = load_suite("suites/minordpo-arith.yaml", ["train.steps=20"])
@@ -37,6 +38,7 @@ from typing import Any
 
 from harness.config import from_dict, load_yaml, to_dict
 from harness.errors import ConfigError
+from harness.evaluation.config import EvalConfig
 from harness.hashing import content_hash
 from harness.trainer.config import RunConfig
 
@@ -67,7 +69,7 @@ class SuiteSpec:
     grid: dict[str, list[Any]] = F(default_factory=dict)
     variants: list[VariantSpec] = F(default_factory=list)
     sft: dict[str, Any] | None = None  # partial RunConfig over `base`; loss defaults to {name: sft}
-    eval: dict[str, Any] = F(default_factory=dict)  # harness.evaluation config; empty: no evaluation
+    eval: EvalConfig | None = None  # harness.evaluation's config (generation, scorers, lm-eval); absent: none
     report: ReportOptions = F(default_factory=ReportOptions)
 
     def validate(self):

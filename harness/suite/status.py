@@ -1,11 +1,14 @@
 """What is already done in a results folder: the state of each planned run, read from the store.
 
-    state = run_state(store, run_id, needs_eval=True)   # "done" | "trained" | "failed" | "pending"
-    print(describe(plan, store))                          # the --dry-run table
+    want = eval_hash(suite.spec.eval)                     # None when the suite does not evaluate
+    state = run_state(store, run_id, eval_hash=want)      # "done" | "trained" | "failed" | "pending"
+    print(describe(plan, store, eval_hash=want))          # the --dry-run table
 
 A run is *done* when its `runs` part says completed or diverged and, if the suite evaluates,
-its `evals` part exists (a diverged run is not evaluated: its weights are not a policy anyone
-would ship, and its failure is already counted). *trained* means evaluation is still owed;
+its `evals` part exists and was made with the suite's current `eval:` block (the `eval_hash`
+column harness.evaluation writes: change the block and the runs are evaluated again, so one
+table never mixes two evaluation setups). A diverged run is not evaluated: its weights are not
+a policy anyone would ship, and its failure is already counted. *trained* means evaluation is still owed;
 *failed* runs are retried on the next invocation (failures are often the machine's, not the
 config's); *pending* runs have no `runs` part. Parts are written atomically, so a run killed at
 any moment is in exactly one of these states.
@@ -16,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import to_dict
+from harness.hashing import content_hash
 from harness.results.store import ResultStore
 from harness.suite.grid import Plan, PlannedRun, get_dotted
 
@@ -30,13 +34,25 @@ def recorded_status(store: ResultStore, run_id: str) -> str | None:
     return str(df["status"].iloc[0]) if len(df) else None
 
 
-def run_state(store: ResultStore, run_id: str, *, needs_eval: bool) -> str:
+def eval_hash(eval_cfg) -> str | None:
+    """The id harness.evaluation stamps on its rows (content hash of the EvalConfig)."""
+    return None if eval_cfg is None else content_hash(to_dict(eval_cfg))
+
+
+def evaluated(store: ResultStore, run_id: str, want: str) -> bool:
+    if not store.has(EVAL_TABLE, run_id):
+        return False
+    part = store.read(EVAL_TABLE, run_id)
+    return "eval_hash" not in part or bool((part["eval_hash"] == want).all())
+
+
+def run_state(store: ResultStore, run_id: str, *, eval_hash: str | None) -> str:
     status = recorded_status(store, run_id)
     if status is None:
         return "pending"
     if status not in FINISHED:
         return "failed"
-    if needs_eval and status == "completed" and not store.has(EVAL_TABLE, run_id):
+    if eval_hash is not None and status == "completed" and not evaluated(store, run_id, eval_hash):
         return "trained"
     return "done"
 
@@ -52,16 +68,16 @@ def has_checkpoint(out: str | Path, run_id: str) -> bool:
     return d.is_dir() and any(d.iterdir())
 
 
-def describe(plan: Plan, store: ResultStore, *, needs_eval: bool) -> str:
+def describe(plan: Plan, store: ResultStore, *, eval_hash: str | None) -> str:
     """Plain-text table of every planned run with its state (what `--dry-run` prints)."""
     rows = []
     for r in plan.sft:
-        state = run_state(store, r.run_id, needs_eval=False)
+        state = run_state(store, r.run_id, eval_hash=None)
         if state == "done" and not has_checkpoint(store.root, r.run_id):
             state = "done, no checkpoint"
         rows.append(_row("sft", r, state, plan.axes))
     for i, r in enumerate(plan.runs, 1):
-        rows.append(_row(f"{i}", r, run_state(store, r.run_id, needs_eval=needs_eval), plan.axes))
+        rows.append(_row(f"{i}", r, run_state(store, r.run_id, eval_hash=eval_hash), plan.axes))
     headers = ["#", "run_id", "state", "name", "loss", "beta", "lr", "seed"] + \
         [a for a in plan.axes if a not in SHOWN]
     table = [headers] + [[str(c) for c in row] for row in rows]

@@ -39,6 +39,7 @@ class RunResult:
     checkpoint: Path | None  # final/ directory (model + tokenizer), when saved
     ref_cache_hit: bool | None  # None: no reference log-probs were needed
     error: str | None = None
+    resumed_from: int = 0  # the step restored from checkpoints/<run_id>/last (0: a fresh start)
 
 
 def run_id_for(cfg) -> str:
@@ -66,6 +67,7 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
                         on_checkpoint=lambda r: store.write("steps", run_id, r))
             outcome = loop.fit()
             result.status, result.diverged_step, result.steps = outcome.status, outcome.diverged_step, outcome.steps
+            result.resumed_from = outcome.resumed_from
             if outcome.status == "completed" and cfg.train.save_final:
                 result.checkpoint = save_final(folder, model=session.model, tokenizer=session.tokenizer)
             clear_state(folder)  # finished (completed or diverged): nothing left to resume
@@ -95,7 +97,7 @@ def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
         "n_train": len(session.data.train), "n_eval": len(session.data.eval),
         "dropped_json": json.dumps(session.data.dropped, sort_keys=True),
         "device": session.device, "dtype": str(session.dtype or torch.float32).replace("torch.", ""),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "resumed_from": result.resumed_from,
     }
 
 

@@ -1,0 +1,248 @@
+"""Evaluate checkpoints against a reference: one engine, the same prompts, per-sample Parquet rows.
+
+    status = evaluate_runs(cfg, targets=[(run_id, ckpt_dir), ...], reference=(ref_id, ref_dir),
+                           store=ResultStore(out))          # {run_id: "ok" | "failed: ..."}
+
+Order of work: check everything a user can get wrong (prompts, reference, reward model, lm-eval
+tasks) before the engine starts; start the generation engine on the reference; evaluate the
+reference, then each target (weights swapped into the same engine). A target that fails is
+recorded (an `evals` part `<run_id>.failed` with metric `eval_failed` and the error) and the
+next one goes on; its `evals` part proper is absent, so a suite retries it. Per run, the parts
+are written generations → scores → lmeval → evals: `evals` last, because its presence means
+"evaluated" to the suite runner.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness.errors import HarnessError
+from harness.evaluation.config import EvalConfig
+from harness.evaluation.metrics import row, sample_metrics, winrate_row
+from harness.hashing import content_hash
+from harness.results.store import ResultStore
+
+
+def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str, str], prompts: Sequence | None = None,
+                  store: ResultStore | None = None, *, runs: Sequence | None = None,
+                  log: Callable[[str], None] = print) -> dict[str, str]:
+    """Evaluate `reference` and every target; see `harness.evaluation` for the contract."""
+    if store is None:
+        raise TypeError("evaluate_runs: store is required")
+    cfg = EvalConfig.from_mapping(cfg)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    pairs = select_prompts(cfg, prompts, runs)
+    ref_id, ref_dir = resolve_reference(reference, runs)
+    session = _Session(cfg, pairs, ref_dir, store, log)
+    status: dict[str, str] = {}
+    try:
+        log(f"eval: reference {ref_id} ({len(pairs)} prompts, backend {cfg.generation.backend})")
+        session.evaluate(ref_id, ref_dir, is_reference=True)  # failure here stops everything: no baseline
+        status[ref_id] = "ok"
+        for run_id, ckpt in targets:
+            log(f"eval: {run_id}")
+            try:
+                session.evaluate(run_id, ckpt)
+                status[run_id] = "ok"
+            except Exception as e:  # one bad checkpoint must not cost the others their evaluation
+                msg = f"{type(e).__name__}: {e}"
+                detail = msg if isinstance(e, HarnessError) else traceback.format_exc()
+                store.write("evals", f"{run_id}.failed", [row(run_id, "eval_failed", math.nan, error=detail[-4000:])])
+                status[run_id] = f"failed: {msg}"
+                log(f"eval: {run_id} failed: {msg}")
+    finally:
+        session.close()
+    return status
+
+
+def select_prompts(cfg: EvalConfig, prompts: Sequence | None, runs: Sequence | None) -> list:
+    """The first `n_prompts` distinct prompts: given, from `cfg.prompts`, or the runs' held-out pairs."""
+    if prompts is None:
+        if cfg.prompts is not None:
+            from harness.data import load_pairs
+
+            prompts = load_pairs(cfg.prompts.data, options=dict(cfg.prompts.options)).pairs
+        elif runs:
+            from harness.trainer.data import load_run_pairs
+
+            prompts = load_run_pairs(runs[0].data).eval
+        else:
+            raise HarnessError("eval: no prompts: give eval.prompts (a dataset spec) or runs with held-out data")
+    seen, out = set(), []
+    for p in prompts:
+        if p.prompt_id not in seen:  # one prompt, one set of samples: (prompt_id, sample) is a key
+            seen.add(p.prompt_id)
+            out.append(p)
+    out = out[: cfg.generation.n_prompts]
+    if not out:
+        raise HarnessError("eval: the prompt set is empty (check eval.prompts or the runs' held-out data: "
+                           "data.eval / data.eval_size)")
+    return out
+
+
+def resolve_reference(reference: tuple[str, str], runs: Sequence | None) -> tuple[str, Path]:
+    """(id, directory): a directory as is; a model name is built/resolved like the trainer does."""
+    ref_id, where = reference
+    path = Path(str(where)).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise HarnessError(f"reference model {str(where)!r}: not a model directory (no config.json)")
+        return ref_id, path
+    from harness.models.load import model_dir
+    from harness.trainer.config import ModelConfig
+
+    model = runs[0].model if runs else ModelConfig(name=str(where))
+    seed = runs[0].train.seed if runs else 0
+    try:
+        return ref_id, Path(model_dir(model, seed=seed))
+    except HarnessError as e:
+        raise HarnessError(f"reference model {str(where)!r}: {e}") from None
+
+
+class _Session:
+    """Engine, scorers and lm-eval for one evaluate_runs call; evaluates one run at a time."""
+
+    def __init__(self, cfg: EvalConfig, pairs: list, ref_dir: Path, store: ResultStore, log):
+        from harness.generation import BACKENDS, SamplingSpec
+        from harness.scoring import SCORERS
+
+        self.cfg, self.pairs, self.store, self.log = cfg, pairs, store, log
+        g = cfg.generation
+        self.spec = SamplingSpec(g.max_new_tokens, g.temperature, g.top_p, g.samples, g.seed)
+        self.scorers, self.lmeval, self.generator, self.kl, self.rm = [], None, None, None, None
+        self.ref_rewards: dict[tuple[str, int], float] = {}
+        try:  # cheap checks and loads first: a bad RM path or task name fails before the engine starts
+            if cfg.reward is not None:
+                r = cfg.reward
+                reward = SCORERS.get("reward")(r.path, batch_size=r.batch_size, max_length=r.max_length,
+                                              device=cfg.device)
+                self.scorers.append(reward)
+                self.rm = reward.rm
+            if cfg.verifier and any(p.gold is not None for p in pairs):
+                self.scorers.append(SCORERS.get("verifier")())
+            self.kl = SCORERS.get("kl")(ref_dir, batch_size=cfg.kl_batch_size, device=cfg.device) if cfg.kl else None
+            if self.kl is not None:
+                self.scorers.append(self.kl)
+            if cfg.lmeval.tasks:
+                from harness.lmeval import LMEvalSession
+
+                le = cfg.lmeval
+                self.lmeval = LMEvalSession(le.tasks, backend=le.backend, batch_size=le.batch_size,
+                                            include_paths=le.include_paths, max_model_len=g.max_model_len, seed=g.seed)
+            self.generator = BACKENDS.get(g.backend)(ref_dir, dtype=g.dtype, max_model_len=g.max_model_len,
+                                                     enforce_eager=g.enforce_eager, seed=g.seed,
+                                                     batch_size=g.batch_size,
+                                                     gpu_memory_utilization=cfg.gpu_memory_utilization)
+        except BaseException:
+            self.close()
+            raise
+        from harness.config import to_dict
+
+        self.eval_hash = content_hash(to_dict(cfg))
+        self.common = {"backend": g.backend, "engine_version": self.generator.version, "temperature": g.temperature,
+                       "top_p": g.top_p, "max_new_tokens": g.max_new_tokens, "seed": g.seed, "eval_hash": self.eval_hash}
+
+    def evaluate(self, run_id: str, ckpt, *, is_reference: bool = False) -> None:
+        from harness.data.messages import prompt_text
+        from harness.generation import encode_prompts, prompt_seed
+        from harness.generation.base import check_model_dir
+        from harness.scoring.base import Samples
+
+        path = check_model_dir(ckpt, f"checkpoint of run {run_id}")
+        t0 = time.perf_counter()
+        self.generator.load(path)
+        tok = self.generator.tokenizer
+        prompt_ids = encode_prompts(tok, [p.prompt for p in self.pairs], max_prompt_len=self.cfg.generation.max_prompt_len)
+        seeds = [prompt_seed(self.spec.seed, p.prompt_id) for p in self.pairs]
+        outputs = self.generator.generate(prompt_ids, self.spec, seeds)
+        gen_s = time.perf_counter() - t0
+        flat = [(i, k, c) for i, comps in enumerate(outputs) for k, c in enumerate(comps)]
+        samples = Samples(run_id, path, [self.pairs[i].prompt_id for i, _, _ in flat], [self.pairs[i].prompt for i, _, _ in flat],
+                          [prompt_ids[i] for i, _, _ in flat], [c.text for _, _, c in flat],
+                          [c.token_ids for _, _, c in flat], [self.pairs[i].gold for i, _, _ in flat])
+        t1 = time.perf_counter()
+        columns: dict[str, list] = {}
+        for scorer in self.scorers:
+            columns.update(scorer.score(samples))
+        columns.update({"completion_tokens": [len(c.token_ids) for _, _, c in flat],
+                        "stopped": [float(c.finish_reason == "stop") for _, _, c in flat]})
+        pair_cols = self._pair_logps(path, tok)
+        score_s = time.perf_counter() - t1
+
+        gens = [{"run_id": run_id, "prompt_id": self.pairs[i].prompt_id, "sample": k,
+                 "prompt": prompt_text(self.pairs[i].prompt), "completion": c.text,
+                 "completion_tokens": len(c.token_ids), "finish_reason": c.finish_reason, "gold": self.pairs[i].gold,
+                 "seed_prompt": seeds[i], **self.common} for i, k, c in flat]
+        scores = [{"run_id": run_id, "prompt_id": pid, "sample": k,
+                   **{col: _num(columns[col][j]) for col in columns if col not in ("completion_tokens", "stopped")}}
+                  for j, (pid, (_, k, _)) in enumerate(zip(samples.prompt_ids, flat))]
+        for r in scores:  # contract columns exist even when their scorer is off
+            for col in ("reward", "correct", "kl"):
+                r.setdefault(col, math.nan)
+        evals = self._metrics(run_id, samples.prompt_ids, flat, columns, pair_cols, is_reference)
+        evals += [row(run_id, "generation_s", gen_s), row(run_id, "scoring_s", score_s)]
+        self.store.write("generations", run_id, gens)
+        self.store.write("scores", run_id, scores)
+        if self.lmeval is not None:
+            le = self.cfg.lmeval
+            lm_rows = self.lmeval.evaluate(path, limit=le.limit, num_fewshot=le.num_fewshot)
+            self.store.write("lmeval", run_id, [{"run_id": run_id, "backend": le.backend, **r} for r in lm_rows])
+        self.store.write("evals", run_id, [{**r, "eval_hash": self.eval_hash, "is_reference": is_reference} for r in evals])
+        self.store.delete("evals", f"{run_id}.failed")
+
+    def _metrics(self, run_id, prompt_ids, flat, columns, pair_cols, is_reference) -> list[dict]:
+        c = self.cfg
+        evals = sample_metrics(run_id, prompt_ids, columns, iters=c.bootstrap_iters, seed=c.generation.seed, level=c.ci_level)
+        if pair_cols:
+            pair_ids = [p.prompt_id for p in self.pairs][: len(next(iter(pair_cols.values())))]
+            evals += sample_metrics(run_id, pair_ids, pair_cols, iters=c.bootstrap_iters, seed=c.generation.seed,
+                                    level=c.ci_level)
+        if "reward" in columns:
+            evals.append(row(run_id, "rm_heldout_accuracy", self.rm.heldout_accuracy,
+                             n=self.rm.info.get("heldout_pairs"), reward_model=self.rm.path))
+            rewards = {(pid, k): r for pid, (_, k, _), r in zip(prompt_ids, flat, columns["reward"])}
+            if is_reference:
+                self.ref_rewards = rewards
+            elif c.winrate and self.ref_rewards:
+                wr = winrate_row(run_id, rewards, self.ref_rewards, iters=c.bootstrap_iters, seed=c.generation.seed)
+                if wr:
+                    evals.append(wr)
+        return evals
+
+    def _pair_logps(self, path: Path, tok) -> dict[str, list[float]]:
+        """Held-out chosen/rejected log-probs under policy and reference (training tokenisation)."""
+        if self.kl is None:
+            return {}
+        from harness.data.tokenize import tokenize_pairs
+
+        g = self.cfg.generation
+        tokenized, _ = tokenize_pairs(self.pairs, tok, max_prompt_len=g.max_prompt_len,
+                                      max_response_len=g.max_model_len - g.max_prompt_len, on_bad_row="skip")
+        if len(tokenized) != len(self.pairs):
+            return {}  # some pairs dropped: the rows would no longer align with the prompt ids
+        prompts = [t.prompt_ids for t in tokenized]
+        out = {}
+        for side in ("chosen", "rejected"):
+            pol, ref = self.kl.logps(path, prompts, [getattr(t, f"{side}_ids") for t in tokenized])
+            out[f"{side}_logp"] = pol
+            out[f"{side}_logratio"] = [a - b for a, b in zip(pol, ref)]
+        return out
+
+    def close(self) -> None:
+        for part in [self.generator, self.lmeval, *self.scorers]:
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # closing must never hide the error that got us here
+                    pass
+
+
+def _num(v) -> float:
+    return math.nan if v is None else float(v)
