@@ -126,8 +126,10 @@ class LMEvalSession:
         from lm_eval.models.vllm_causallms import VLLM
 
         self.close()
+        # An integer batch, not "auto": with "auto" vLLM draws a progress bar whose speed estimate
+        # divides by the elapsed time, which is 0 when TQDM_DISABLE is set (ZeroDivisionError).
         self._lm = VLLM(pretrained=str(path), dtype=self.dtype, enforce_eager=True, max_model_len=self.max_model_len,
-                        seed=self.seed, batch_size="auto")
+                        seed=self.seed, batch_size=max(self.batch_size, 64))
         self._arch = architecture_key(path)
         return self._lm, None
 

@@ -88,8 +88,10 @@ def test_hf_and_vllm_backends_agree_and_vllm_swaps_weights(tmp_path):
     a, b = tiny(tmp_path, 0), tiny(tmp_path, 1)
 
     def responses(session, path):
+        # U+FFFD removed: random byte-level tokens form invalid UTF-8, which the HF and vLLM
+        # detokenizers replace differently (vLLM withholds an incomplete trailing character)
         res = session.run(path, limit=10, log_samples=True)
-        return [s["resps"] for s in res["samples"]["harness_arith"]], result_rows(res)
+        return [s["resps"][0][0].replace("\ufffd", "") for s in res["samples"]["harness_arith"]], result_rows(res)
 
     with LMEvalSession(["harness_arith"], backend="hf") as hf:
         hf_a, hf_b = responses(hf, a), responses(hf, b)

@@ -27,6 +27,21 @@ def results(tmp_path_factory) -> Path:
     return make_results(tmp_path_factory.mktemp("reg") / "synthetic")
 
 
+@pytest.fixture(scope="module")
+def variant_of(tmp_path_factory):
+    """make_results(shift=..., variants=...), built once per module: tests only read them."""
+    cache: dict = {}
+
+    def make(metric: str, delta: float, variants=("dpo", "minor_dpo", "sft"), suite_name="synthetic") -> Path:
+        key = (metric, delta, variants, suite_name)
+        if key not in cache:
+            cache[key] = make_results(tmp_path_factory.mktemp("variant") / suite_name, shift={metric: delta},
+                                      variants=variants, suite_name=suite_name)
+        return cache[key]
+
+    return make
+
+
 @pytest.fixture
 def baseline(results, tmp_path) -> Path:
     to = tmp_path / "baselines" / "synthetic"
@@ -59,8 +74,8 @@ def test_same_results_pass(results, baseline, capsys):
     assert "REGRESSION" not in capsys.readouterr().out
 
 
-def test_perturbed_copy_fails_naming_the_metric(baseline, tmp_path, capsys):
-    moved = make_results(tmp_path / "moved", shift={"final_logratio_chosen": -1.0}, variants=("minor_dpo",))
+def test_perturbed_copy_fails_naming_the_metric(baseline, tmp_path, capsys, variant_of):
+    moved = variant_of("final_logratio_chosen", -1.0, ("minor_dpo",))
     assert main(["regress", str(moved), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
     assert "final_logratio_chosen" in out and "REGRESSION" in out
@@ -69,27 +84,27 @@ def test_perturbed_copy_fails_naming_the_metric(baseline, tmp_path, capsys):
     assert "-1" in flagged[0]  # the delta is printed
 
 
-def test_small_moves_within_seed_spread_pass(results, tmp_path, capsys):
+def test_small_moves_within_seed_spread_pass(results, tmp_path, capsys, variant_of):
     to = tmp_path / "b"
     assert main(["baseline", "record", str(results), "--to", str(to), "--reason", "x"]) == 0
     tol = yaml.safe_load((to / "baseline.yaml").read_text())["tolerances"]
     tol["final_logratio_chosen"] = {"abs": 0.0, "seeds": 3.0}
     _edit(to, tolerances=tol)
-    nudged = make_results(tmp_path / "nudged", shift={"final_logratio_chosen": 0.01})
+    nudged = variant_of("final_logratio_chosen", 0.01)
     assert main(["regress", str(nudged), "--baseline", str(to)]) == 0
     tol["final_logratio_chosen"] = {"abs": 0.0, "seeds": 0.0}
     _edit(to, tolerances=tol)
     assert main(["regress", str(nudged), "--baseline", str(to)]) == 1
 
 
-def test_direction_worse_ignores_improvements(results, baseline, tmp_path):
+def test_direction_worse_ignores_improvements(results, baseline, tmp_path, variant_of):
     tol = yaml.safe_load((baseline / "baseline.yaml").read_text())["tolerances"]
     for name in tol:
         tol[name] = {**tol[name], "direction": "worse"}
     _edit(baseline, tolerances=tol)
-    better = make_results(tmp_path / "better", shift={"verifier_accuracy": 0.3})
+    better = variant_of("verifier_accuracy", 0.3)
     assert main(["regress", str(better), "--baseline", str(baseline)]) == 0
-    worse = make_results(tmp_path / "worse", shift={"verifier_accuracy": -0.3})
+    worse = variant_of("verifier_accuracy", -0.3)
     assert main(["regress", str(worse), "--baseline", str(baseline)]) == 1
 
 
@@ -120,11 +135,11 @@ def test_bad_baseline_file_names_the_key(results, baseline, capsys):
     assert "baseline.yaml: tolerances.winrate_vs_ref.absolute: unknown key" in capsys.readouterr().err
 
 
-def test_expectations_hold_then_break(results, baseline, tmp_path, capsys):
+def test_expectations_hold_then_break(results, baseline, tmp_path, capsys, variant_of):
     _edit(baseline, expectations=EXPECTATIONS)
     assert main(["regress", str(results), "--baseline", str(baseline)]) == 0
     assert "6/6 expectation checks hold" in capsys.readouterr().out  # 4 minor_dpo cells + 2 dpo cells
-    worse = make_results(tmp_path / "worse", shift={"verifier_accuracy": -0.25}, variants=("minor_dpo",))
+    worse = variant_of("verifier_accuracy", -0.25, ("minor_dpo",))
     assert main(["regress", str(worse), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
     assert "FAILED: minor_dpo keeps the sft control's verifier accuracy" in out
@@ -140,7 +155,7 @@ def test_expectation_errors_are_bad_input(results, baseline, capsys):
     assert "give exactly one of `value` and `than`" in capsys.readouterr().err
 
 
-def test_rerecording_keeps_reviewed_text_and_refuses_other_suites(results, baseline, tmp_path):
+def test_rerecording_keeps_reviewed_text_and_refuses_other_suites(results, baseline, tmp_path, variant_of):
     from harness.regress import record_baseline
 
     tol = yaml.safe_load((baseline / "baseline.yaml").read_text())["tolerances"]
@@ -149,10 +164,10 @@ def test_rerecording_keeps_reviewed_text_and_refuses_other_suites(results, basel
     b = record_baseline(results, baseline, reason="second recording")
     assert b.file.tolerances["winrate_vs_ref"].abs == 0.2 and len(b.file.expectations) == 2
     assert yaml.safe_load((baseline / "baseline.yaml").read_text())["reason"] == "second recording"
-    other = make_results(tmp_path / "other", suite_name="other-suite")
+    other = variant_of("final_logratio_chosen", 0.0, suite_name="other-suite")
     with pytest.raises(HarnessError, match="holds a baseline of suite 'synthetic'"):
         record_baseline(other, baseline, reason="oops")
-    broken = make_results(tmp_path / "broken", shift={"verifier_accuracy": -0.25}, variants=("minor_dpo",))
+    broken = variant_of("verifier_accuracy", -0.25, ("minor_dpo",))
     with pytest.raises(HarnessError, match="breaks the stated expectations"):
         record_baseline(broken, baseline, reason="worse")
     record_baseline(broken, baseline, reason="accepted on purpose", force=True)

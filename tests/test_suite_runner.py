@@ -49,16 +49,18 @@ def _log(out, line):
         f.write(line + "\n")
 
 
-def _calls(out) -> list[str]:
+def _calls(out, *, refs: bool = False) -> list[str]:
+    """train:/eval: calls in order (and the references evaluations used, with refs=True)."""
     p = Path(out) / "calls.log"
-    return p.read_text().split() if p.exists() else []
+    calls = p.read_text().split() if p.exists() else []
+    return calls if refs else [c for c in calls if not c.startswith("reference:")]
 
 
 def fake_train(cfg, out, *, run_id, suite):
     """Writes steps, a final checkpoint, then the runs row, like harness.trainer.train_run."""
     _log(out, f"train:{run_id}")
     store = ResultStore(out)
-    if cfg.name != "sft":  # grid runs start from the shared SFT checkpoint, resolved to a path
+    if cfg.name != "sft" and os.environ.get("FAKE_NO_SFT") != "1":  # grid runs start from the SFT checkpoint
         assert cfg.model.init_from and (Path(cfg.model.init_from) / "weights").is_file(), cfg.model.init_from
     diverge = os.environ.get("FAKE_DIVERGE") == f"{cfg.loss.name}/{cfg.loss.beta}/{cfg.train.seed}"
     steps = 2 if diverge else cfg.train.steps
@@ -81,6 +83,7 @@ def fake_train(cfg, out, *, run_id, suite):
 
 def fake_eval(eval_cfg, *, targets, reference, store, runs):
     assert eval_cfg.generation.n_prompts == 3  # the suite's validated EvalConfig
+    _log(store.root, f"reference:{reference[0]}")
     for run_id, ckpt in targets:
         _log(store.root, f"eval:{run_id}")
         assert Path(ckpt, "weights").read_text() == run_id
@@ -132,6 +135,7 @@ def test_runs_everything_once_then_skips(tmp_path):
     calls = _calls(tmp_path)
     assert calls[0] == f"train:{plan.sft[0].run_id}" and calls.count(f"train:{plan.sft[0].run_id}") == 1
     assert sum(c.startswith("train:") for c in calls) == 9 and sum(c.startswith("eval:") for c in calls) == 8
+    assert [c for c in _calls(tmp_path, refs=True) if c.startswith("reference:")] == [f"reference:{plan.sft[0].run_id}"]
     _assert_complete_and_unique(tmp_path, plan)
     again = run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
     assert again.skipped == 8 and _calls(tmp_path) == calls  # nothing retrained or re-evaluated
@@ -278,3 +282,15 @@ def test_changing_the_eval_block_reevaluates_without_retraining(tmp_path):
     assert [r.run_id for r in expand(other).runs] == [r.run_id for r in expand(s).runs]
     run_suite(other, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
     assert sorted(_calls(tmp_path)[n:]) == sorted(f"eval:{r.run_id}" for r in expand(s).runs)
+
+
+def test_without_sft_each_initial_policy_is_its_own_reference(tmp_path, monkeypatch):
+    """No SFT stage: the reference is the base model, which for the locally built tiny model
+    depends on the seed; one evaluation (and one reference) per initial policy."""
+    monkeypatch.setenv("FAKE_NO_SFT", "1")
+    s = suite_from_dict({**{k: v for k, v in SUITE.items() if k != "sft"},
+                         "grid": {"loss.name": ["dpo", "minor_dpo"], "train.seed": [0, 1]}})
+    run_suite(s, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
+    refs = [c for c in _calls(tmp_path, refs=True) if c.startswith("reference:")]
+    assert len(refs) == 2 and len(set(refs)) == 2 and all(r.startswith("reference:base-") for r in refs)
+    assert len(ResultStore(tmp_path).keys("evals")) == 4

@@ -144,3 +144,12 @@ def test_cli_train_with_overrides_and_bad_input(tmp_path, capsys):
     assert runs.iloc[0].steps == 2 and runs.iloc[0]["name"] == "dpo-tiny-arith"
     assert main(["train", str(example), "train.steps=abc", "--out", str(tmp_path)]) == 2
     assert "train.steps" in capsys.readouterr().err
+
+
+def test_bf16_autocast_path_runs_and_keys_its_own_reference_cache(tmp_path):
+    fp32 = train_run(make_cfg(), tmp_path)
+    bf16 = train_run(make_cfg(model={"name": "tiny", "dtype": "bfloat16"}), tmp_path)
+    assert fp32.status == bf16.status == "completed"
+    assert bf16.ref_cache_hit is False  # other precision, other reference numbers
+    runs = ResultStore(tmp_path).read("runs").set_index("run_id")
+    assert runs.loc[bf16.run_id, "dtype"] == "bfloat16" and runs.loc[fp32.run_id, "dtype"] == "float32"

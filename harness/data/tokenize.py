@@ -129,23 +129,39 @@ def collate(pairs: Sequence[TokenizedPair], pad_id: int) -> dict:
 
 
 def batches(lengths: Sequence[int], batch_size: int, *, seed: int | None = None, epoch: int = 0,
-            group: int = 50) -> list[list[int]]:
-    """Index batches that keep similar lengths together, so padding stays small.
+            group: int = 50, max_waste: float = 0.15) -> list[list[int]]:
+    """Index batches for one epoch, keeping similar lengths together when padding would cost.
 
     seed None: sorted by length, longest first (inference; a too-long batch fails at once).
-    seed given: shuffle with (seed, epoch), sort within groups of `group` batches, shuffle the
-    batches: random order, little padding, identical for the same (seed, epoch).
+    seed given: shuffle with (seed, epoch). If random batches would waste more than `max_waste`
+    of their token slots on padding, sort within groups of `group` batches and shuffle the
+    batches instead: little padding, still random order. Sorting is not free: it makes each
+    batch homogeneous in length (on arith, length tracks the number of digits, i.e. carries),
+    which measurably slowed SFT of the tiny model, so near-uniform lengths stay unsorted.
+    Identical for the same (seed, epoch).
     """
     order = list(range(len(lengths)))
     if seed is None:
         order.sort(key=lambda i: -lengths[i])
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return _chunks(order, batch_size)
     rng = random.Random(f"batches:{seed}:{epoch}")
     rng.shuffle(order)
+    plain = _chunks(order, batch_size)
+    if padding_fraction(plain, lengths) <= max_waste:
+        return plain
     span = batch_size * group
     out = []
     for start in range(0, len(order), span):
-        chunk = sorted(order[start:start + span], key=lambda i: lengths[i])
-        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        out += _chunks(sorted(order[start:start + span], key=lambda i: lengths[i]), batch_size)
     rng.shuffle(out)
     return out
+
+
+def padding_fraction(index_batches: list[list[int]], lengths: Sequence[int]) -> float:
+    """Share of the padded token slots that are padding."""
+    slots = sum(len(b) * max(lengths[i] for i in b) for b in index_batches)
+    return 1.0 - sum(lengths) / slots if slots else 0.0
+
+
+def _chunks(order: list[int], size: int) -> list[list[int]]:
+    return [order[i:i + size] for i in range(0, len(order), size)]

@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.config import to_dict
 from harness.errors import HarnessError
+from harness.hashing import content_hash
 from harness.results.store import ResultStore
 from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
@@ -131,7 +132,7 @@ def _eval_tasks(plan: Plan, out: Path, states: dict, tasks: list[Task], eval_fn)
     groups: dict[str, list[PlannedRun]] = {}
     for r in plan.runs:
         if states[r.run_id] != "done":
-            groups.setdefault(r.sft_id or f"base:{r.config.model.name}", []).append(r)
+            groups.setdefault(r.sft_id or base_reference_id(r), []).append(r)
     keys = {t.key for t in tasks}
     out_tasks = []
     for ref, runs in groups.items():
@@ -139,6 +140,13 @@ def _eval_tasks(plan: Plan, out: Path, states: dict, tasks: list[Task], eval_fn)
         args = (plan.suite.spec.eval, str(out), ref, runs, eval_fn)
         out_tasks.append(Task(f"eval:{ref}", eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}"))
     return out_tasks
+
+
+def base_reference_id(run: PlannedRun) -> str:
+    """Id of the reference of a run without SFT stage: its initial policy, which depends on the
+    model config and, for models built locally (tiny), on the seed."""
+    model = {k: v for k, v in to_dict(run.config.model).items() if k != "lora"}  # LoRA: base = reference
+    return "base-" + content_hash({"model": model, "seed": run.config.train.seed}, 12)
 
 
 # ---------------------------------------------------------------- task bodies (module level: picklable)
@@ -166,8 +174,8 @@ def eval_task(eval_cfg, out: str, ref: str, runs: list[PlannedRun], eval_fn=None
     targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
-    if ref.startswith("base:"):
-        reference = (f"base-{runs[0].config.model.name}", runs[0].config.model.name)
+    if ref.startswith("base-"):  # evaluate_runs builds it like the trainer: runs[0]'s model and seed
+        reference = (ref, runs[0].config.model.name)
     else:
         reference = (ref, str(status.checkpoint_dir(out, ref)))
     fn = eval_fn or _default_eval()

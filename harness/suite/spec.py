@@ -10,8 +10,9 @@
       loss.beta: [0.05, 0.1, 0.5]
       train.learning_rate: [2.0e-4, 1.0e-3]
       train.seed: [0, 1, 2]
-    variants:                   # optional named overrides, each crossed with the grid
-      - {name: sft, set: {loss.name: sft}, grid: {loss.beta: [0.1]}}
+    variants:                   # optional named overrides, each crossed with the grid; a key a
+      - {name: dpo, set: {loss.name: dpo}}            # variant sets is no longer an axis for it
+      - {name: sft, set: {loss.name: sft, loss.beta: 0.1}}   # the control: one beta is enough
     sft:                        # optional SFT stage: trained once per model x dataset, shared by all runs
       train: {steps: 1000, learning_rate: 1.0e-3}
     eval:                       # harness.evaluation.EvalConfig; absent: train only
@@ -25,7 +26,10 @@ keys and values, variants, sft) is a ConfigError naming the file and the dotted 
 ``suites/x.yaml: grid.loss.bta: unknown key``. Command-line overrides: `grid.KEY=[...]` sets an
 axis; a RunConfig key such as `train.steps=5` sets it in `base` and removes it from every grid
 (so `train.seed=0` pins the seed); anything else (`sft.train.steps=10`, `report.title=x`) is a
-plain dotted override of the suite file.
+plain dotted override of the suite file (`sft=null` drops the SFT stage).
+
+Each run's `name` (the `runs.name` column, the row label of reports) is its variant's name, or
+its loss name when the suite has no variants. `harness.suite.grid` expands the spec into runs.
 """
 
 from __future__ import annotations

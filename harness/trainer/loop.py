@@ -115,9 +115,9 @@ class Loop:
 
         state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id) or {}
         start = state.get("step", 0)
-        rows = self.rows = state.get("rows", [])
-        first_loss, elapsed = state.get("first_loss"), state.get("elapsed", 0.0)
-        t0 = time.perf_counter()
+        self.rows = state.get("rows", [])
+        first_loss, elapsed, t0 = state.get("first_loss"), state.get("elapsed", 0.0), time.perf_counter()
+        clock = lambda: elapsed + time.perf_counter() - t0  # noqa: E731  (training time across resumes)
         bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None, dynamic_ncols=True)
         status, diverged_step, done = "completed", None, start
         try:
@@ -129,28 +129,35 @@ class Loop:
                 if not stop:
                     self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                now = elapsed + time.perf_counter() - t0
-                rows.append(self._row(step + 1, "train", row, now, time.perf_counter() - t_step))
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['reward_accuracy']:.2f}", refresh=False)
-                if bar.disable and (step + 1) % max(1, self.t.steps // 10) == 0:  # logs: a line per 10%
-                    print(f"{self.cfg.name}: step {step + 1}/{self.t.steps} loss {row['loss']:.4f} "
-                          f"reward_acc {row['reward_accuracy']:.2f} ({now:.0f}s)", file=sys.stderr, flush=True)
+                self.rows.append(self._row(step + 1, "train", row, clock(), time.perf_counter() - t_step))
+                self._progress(bar, step + 1, row, clock())
                 if stop:
                     status, diverged_step = "diverged", step + 1
                     break
                 done = step + 1
-                if self.s.data.eval and ((self.t.eval_every and done % self.t.eval_every == 0) or done == self.t.steps):
-                    rows.append(self._row(done, "eval", self.evaluate(), elapsed + time.perf_counter() - t0, math.nan))
-                if self.t.checkpoint_every and done % self.t.checkpoint_every == 0 and done < self.t.steps:
-                    save_state(self.folder, model=self.model, optimizer=self.optimizer,
-                               state={"run_id": self.run_id, "step": done, "first_loss": first_loss,
-                                      "elapsed": elapsed + time.perf_counter() - t0, "rows": rows})
-                    if self.on_checkpoint:
-                        self.on_checkpoint(rows)
+                self._after_step(done, first_loss, clock)
         finally:
             bar.close()
-        return Outcome(status, done, diverged_step, elapsed + time.perf_counter() - t0, start)
+        return Outcome(status, done, diverged_step, clock(), start)
+
+    def _after_step(self, done: int, first_loss: float, clock) -> None:
+        """Periodic (and final) eval; periodic resumable checkpoint with the rows so far."""
+        t = self.t
+        if self.s.data.eval and ((t.eval_every and done % t.eval_every == 0) or done == t.steps):
+            self.rows.append(self._row(done, "eval", self.evaluate(), clock(), math.nan))
+        if t.checkpoint_every and done % t.checkpoint_every == 0 and done < t.steps:
+            save_state(self.folder, model=self.model, optimizer=self.optimizer,
+                       state={"run_id": self.run_id, "step": done, "first_loss": first_loss,
+                              "elapsed": clock(), "rows": self.rows})
+            if self.on_checkpoint:
+                self.on_checkpoint(self.rows)
+
+    def _progress(self, bar, step: int, row: dict, now: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['reward_accuracy']:.2f}", refresh=False)
+        if bar.disable and step % max(1, self.t.steps // 10) == 0:  # no terminal (logs): a line per 10%
+            print(f"{self.cfg.name}: step {step}/{self.t.steps} loss {row['loss']:.4f} "
+                  f"reward_acc {row['reward_accuracy']:.2f} ({now:.0f}s)", file=sys.stderr, flush=True)
 
     def _row(self, step: int, split: str, metrics: dict, wall: float, step_s: float) -> dict:
         return {"run_id": self.run_id, "step": step, "split": split, **metrics, "wall_s": wall, "step_s": step_s}
