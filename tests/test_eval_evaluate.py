@@ -102,7 +102,7 @@ def test_generation_rows(evaluated):
     _, store = evaluated
     gens = store.read("generations")
     assert sorted(gens["run_id"].unique()) == ["ref", "run-b"]
-    for run_id, df in gens.groupby("run_id"):
+    for _, df in gens.groupby("run_id"):
         assert len(df) == 4 * 2 and sorted(df["sample"].unique()) == [0, 1]
         assert set(df["finish_reason"]) <= {"stop", "length"}
         assert (df["completion_tokens"] <= 12).all()
@@ -142,6 +142,22 @@ def test_seeded_sampling_reproduces(setup, evaluated, tmp_path):
                   prompts=setup["pairs"], store=store, log=lambda s: None)
     cols = ["prompt_id", "sample", "completion"]
     assert store.read("generations", "run-b")[cols].equals(first.read("generations", "run-b")[cols])
+
+
+def test_reference_rows_are_reused_across_calls(setup, tmp_path):
+    store, logs = ResultStore(tmp_path), []
+    cfg = {**CFG, "reward_model": str(setup["rm"]), "kl": False}
+    evaluate_runs(cfg, targets=[], reference=("ref", str(setup["ref"])), prompts=setup["pairs"], store=store,
+                  log=logs.append)
+    first = store.read("scores", "ref")
+    evaluate_runs(cfg, targets=[("run-b", str(setup["b"]))], reference=("ref", str(setup["ref"])),
+                  prompts=setup["pairs"], store=store, log=logs.append)
+    assert any("reusing" in line for line in logs)
+    assert store.read("scores", "ref").equals(first)
+    assert "winrate_vs_ref" in set(store.read("evals", "run-b")["metric"])  # from the stored rewards
+    evaluate_runs({**cfg, "bootstrap_iters": 201}, targets=[], reference=("ref", str(setup["ref"])),
+                  prompts=setup["pairs"], store=store, log=logs.append)
+    assert sum("reusing" in line for line in logs) == 1  # another config: evaluated again
 
 
 # ---------------------------------------------------------------- bad input: clear errors, nothing started

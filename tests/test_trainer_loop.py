@@ -163,3 +163,18 @@ def test_grad_accumulation_matches_one_big_batch(tmp_path):
     assert math.isclose(row_a["grad_norm"], row_b["grad_norm"], rel_tol=1e-4)
     for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_gradient_checkpointing_gives_the_same_step(tmp_path):
+    from harness.trainer.loop import Loop
+    from harness.trainer.setup import prepare
+
+    def first_row(checkpointing):
+        cfg = make_cfg(model={"name": "tiny", "gradient_checkpointing": checkpointing})
+        loop = Loop(prepare(cfg, tmp_path), cfg, folder=tmp_path / "ck", run_id="x")
+        assert loop.model.is_gradient_checkpointing == checkpointing
+        return loop.train_step(0)
+
+    plain, recomputed = first_row(False), first_row(True)
+    assert plain["loss"] == pytest.approx(recomputed["loss"], rel=1e-6)
+    assert plain["grad_norm"] == pytest.approx(recomputed["grad_norm"], rel=1e-5)

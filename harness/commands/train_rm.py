@@ -18,7 +18,7 @@ def add_arguments(p):
     p.add_argument("--limit", type=int, default=None, help="use the first N pairs (train + held out)")
     p.add_argument("--heldout", type=float, default=0.2, help="fraction of pairs held out, by prompt (default 0.2)")
     p.add_argument("--backbone", default=None, help="encoder directory or hub id (default: all-MiniLM-L6-v2)")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=128, help="tokens per (prompt, response) input")

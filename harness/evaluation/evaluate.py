@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from harness.errors import HarnessError
 from harness.evaluation.config import EvalConfig
@@ -44,7 +44,8 @@ def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str,
     status: dict[str, str] = {}
     try:
         log(f"eval: reference {ref_id} ({len(pairs)} prompts, backend {cfg.generation.backend})")
-        session.evaluate(ref_id, ref_dir, is_reference=True)  # failure here stops everything: no baseline
+        if not session.reuse_reference(ref_id):  # already evaluated under this config and prompt set
+            session.evaluate(ref_id, ref_dir, is_reference=True)  # a failure here stops everything: no baseline
         status[ref_id] = "ok"
         for run_id, ckpt in targets:
             log(f"eval: {run_id}")
@@ -135,7 +136,8 @@ class _Session:
 
                 le = cfg.lmeval
                 self.lmeval = LMEvalSession(le.tasks, backend=le.backend, batch_size=le.batch_size,
-                                            include_paths=le.include_paths, max_model_len=g.max_model_len, seed=g.seed)
+                                            include_paths=le.include_paths, max_model_len=g.max_model_len, seed=g.seed,
+                                            gpu_memory_utilization=le.gpu_memory_utilization, dtype=g.dtype)
             self.generator = BACKENDS.get(g.backend)(ref_dir, dtype=g.dtype, max_model_len=g.max_model_len,
                                                      enforce_eager=g.enforce_eager, seed=g.seed,
                                                      batch_size=g.batch_size,
@@ -145,9 +147,26 @@ class _Session:
             raise
         from harness.config import to_dict
 
-        self.eval_hash = content_hash(to_dict(cfg))
+        self.eval_hash = content_hash([to_dict(cfg), [p.prompt_id for p in pairs]])
         self.common = {"backend": g.backend, "engine_version": self.generator.version, "temperature": g.temperature,
                        "top_p": g.top_p, "max_new_tokens": g.max_new_tokens, "seed": g.seed, "eval_hash": self.eval_hash}
+
+    def reuse_reference(self, ref_id: str) -> bool:
+        """Take the reference's rewards from the store when a previous call evaluated it identically.
+
+        A suite evaluates in groups (and again after an interruption); the reference's rows do not
+        change between calls with the same config and prompts (same `eval_hash`).
+        """
+        if not (self.store.has("evals", ref_id) and self.store.has("scores", ref_id)):
+            return False
+        evals = self.store.read("evals", ref_id)
+        if "eval_hash" not in evals or set(evals["eval_hash"]) != {self.eval_hash}:
+            return False
+        scores = self.store.read("scores", ref_id)
+        self.ref_rewards = {(pid, int(k)): float(r) for pid, k, r in zip(scores["prompt_id"], scores["sample"],
+                                                                          scores["reward"])}
+        self.log(f"eval: reference {ref_id} already evaluated with this config; reusing its rows")
+        return True
 
     def evaluate(self, run_id: str, ckpt, *, is_reference: bool = False) -> None:
         from harness.data.messages import prompt_text
@@ -186,6 +205,8 @@ class _Session:
         for r in scores:  # contract columns exist even when their scorer is off
             for col in ("reward", "correct", "kl"):
                 r.setdefault(col, math.nan)
+            if self.rm is not None:  # every reward carries the accuracy of the model that gave it
+                r["rm_heldout_accuracy"] = self.rm.heldout_accuracy
         evals = self._metrics(run_id, samples.prompt_ids, flat, columns, pair_cols, is_reference)
         evals += [row(run_id, "generation_s", gen_s), row(run_id, "scoring_s", score_s)]
         self.store.write("generations", run_id, gens)

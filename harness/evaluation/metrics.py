@@ -12,7 +12,7 @@ on prompts without gold answers reports nothing, not a zero).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.scoring.winrate import bootstrap_over_prompts, winrate
 

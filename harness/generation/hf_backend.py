@@ -12,9 +12,9 @@ of each batch: reproducible for the same prompt set, but not the same random num
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 from harness.generation.base import Completion, SamplingSpec, check_model_dir
 

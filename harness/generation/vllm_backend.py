@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.generation.base import Completion, SamplingSpec, architecture_key, check_model_dir
 
@@ -39,6 +39,15 @@ def vllm_version() -> str:
         except metadata.PackageNotFoundError:
             continue
     return "unknown"
+
+
+def capped_model_len(path: Path, wanted: int) -> int:
+    """`wanted`, or less if the model's positions end sooner (vLLM refuses a longer context)."""
+    import json
+
+    cfg = json.loads((Path(path) / "config.json").read_text())
+    limit = next((cfg[k] for k in ("max_position_embeddings", "n_positions", "max_seq_len") if k in cfg), None)
+    return min(wanted, int(limit)) if isinstance(limit, int) and limit > 0 else wanted
 
 
 def reload_weights(llm, path: str | Path) -> None:
@@ -71,20 +80,22 @@ class VLLMGenerator:
     name = "vllm"
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "auto", max_model_len: int = 1024,
-                 enforce_eager: bool = True, seed: int = 0, gpu_memory_utilization: float = 0.5):
+                 enforce_eager: bool = True, seed: int = 0, gpu_memory_utilization: float = 0.5, **_ignored):
+        # **_ignored: options of other backends (batch_size: vLLM schedules its own batches)
         import torch
 
         if not torch.cuda.is_available():
             for key, value in CPU_DEFAULTS.items():
                 os.environ.setdefault(key, value)
         self.version = vllm_version()
+        path = check_model_dir(model_dir)
         self._kw = {"dtype": ("float32" if not torch.cuda.is_available() else "bfloat16") if dtype == "auto" else dtype,
-                    "max_model_len": max_model_len, "enforce_eager": enforce_eager, "seed": seed}
+                    "max_model_len": capped_model_len(path, max_model_len), "enforce_eager": enforce_eager, "seed": seed}
         if torch.cuda.is_available():
             self._kw["gpu_memory_utilization"] = gpu_memory_utilization
         self.timings: dict[str, list[float]] = {"startup_s": [], "reload_s": []}
         self._llm = None
-        self._start(check_model_dir(model_dir))
+        self._start(path)
 
     # ------------------------------------------------------------------ engine lifecycle
     def _start(self, path: Path) -> None:

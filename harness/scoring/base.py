@@ -12,8 +12,9 @@ evaluator's job, so every scorer is testable on a handful of strings.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 
 @dataclasses.dataclass(frozen=True)

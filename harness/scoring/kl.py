@@ -14,8 +14,8 @@ The reference model stays loaded across runs; the policy is loaded per run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.generation.base import check_model_dir
 from harness.scoring.base import Samples

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness.errors import HarnessError
 from harness.scoring.base import Samples

@@ -1,6 +1,6 @@
 """Train a Bradley-Terry reward model on preference pairs; save a plain HF directory.
 
-    info = train_reward_model(pairs, "results/rm-hh", epochs=1, max_length=128)
+    info = train_reward_model(pairs, "results/rm-hh", epochs=2, max_length=96)
     info["heldout_accuracy"]      # pairwise accuracy on prompts never trained on
     RewardModel("results/rm-hh")  # scores with it (harness.scoring.reward_model)
 
@@ -23,8 +23,8 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from harness.errors import HarnessError
 from harness.hashing import content_hash
@@ -63,7 +63,7 @@ def split_heldout(pairs: Sequence, fraction: float, seed: int) -> tuple[list, li
 
 def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | None = None,
                        heldout: Sequence | None = None, heldout_fraction: float = 0.2, max_length: int = 128,
-                       batch_size: int = 8, epochs: int = 1, learning_rate: float = 5e-5, head_learning_rate: float = 1e-3,
+                       batch_size: int = 8, epochs: int = 2, learning_rate: float = 5e-5, head_learning_rate: float = 1e-3,
                        seed: int = 0,
                        source: str = "", log: Callable[[str], None] = lambda s: None) -> dict:
     """Train, evaluate on held-out pairs, save to `out_dir`; returns the info written to rm.json."""

@@ -1,0 +1,115 @@
+"""Reward models: Bradley-Terry training (fast on a tiny backbone, slow on real hh-rlhf) and scoring."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from harness.data.schema import PreferencePair
+from harness.errors import HarnessError
+from harness.scoring.reward_model import RewardModel, encode_pair, flatten_prompt
+from harness.scoring.rm_train import backbone_dir, split_heldout, train_reward_model
+
+torch = pytest.importorskip("torch")
+
+# Real-data recipe (slow test): a few hundred hh-rlhf pairs, held-out pairs from the file's end.
+HH_TRAIN, HH_HELDOUT = 400, 400
+HH_RECIPE = {"epochs": 2, "max_length": 96, "learning_rate": 5e-5, "batch_size": 8}
+
+GOOD = ["Sure, happy to help with that.", "Of course! Here is a safe way to do it.", "Glad to help, here you go."]
+BAD = ["No. Go away, idiot.", "Figure it out yourself, stupid.", "I hate this question, get lost."]
+
+
+def synthetic_pairs(n: int, seed: int = 0) -> list[PreferencePair]:
+    rng = random.Random(seed)
+    topics = ["baking bread", "fixing a bike", "learning chess", "planting tomatoes", "writing a letter", "saving money"]
+    out = []
+    for i in range(n):
+        topic = rng.choice(topics)
+        out.append(PreferencePair(prompt=[{"role": "user", "content": f"Can you help me with {topic}? ({i})"}],
+                                  chosen=rng.choice(GOOD), rejected=rng.choice(BAD), index=i, prompt_id=f"p{i}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    """A random 2-layer BERT with the MiniLM tokenizer: trains in seconds."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("backbone")
+    tok = AutoTokenizer.from_pretrained(backbone_dir(None))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_bradley_terry_training_learns_and_saves(tiny_backbone, tmp_path):
+    out = tmp_path / "rm"
+    info = train_reward_model(synthetic_pairs(96), out, backbone=str(tiny_backbone), heldout_fraction=0.25,
+                              epochs=3, learning_rate=1e-3, batch_size=8, max_length=48)
+    assert info["train_pairs"] == 72 and info["heldout_pairs"] == 24
+    assert info["heldout_accuracy"] >= 0.9  # trivially separable: the RM must find it
+    assert json.loads((out / "rm.json").read_text())["heldout_accuracy"] == info["heldout_accuracy"]
+    rm = RewardModel(out, max_length=48)  # a plain HF directory: loads like any hub RM
+    assert rm.heldout_accuracy == info["heldout_accuracy"]
+    prompt = [{"role": "user", "content": "Can you help me with knitting?"}]
+    good, bad = rm.score([prompt, prompt], [GOOD[0], BAD[0]])
+    assert good > bad
+
+
+def test_heldout_split_keeps_prompts_whole():
+    pairs = synthetic_pairs(30)
+    pairs += [PreferencePair(p.prompt, p.rejected, p.chosen, p.index + 100, p.prompt_id) for p in pairs[:10]]
+    train, held = split_heldout(pairs, 0.3, seed=0)
+    assert len(train) + len(held) == 40 and held
+    assert not {p.prompt_id for p in train} & {p.prompt_id for p in held}
+    assert split_heldout(pairs, 0.3, seed=0) == (train, held)  # deterministic
+
+
+def test_pair_encoding_keeps_prompt_end_and_response_start():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(backbone_dir(None))
+    prompt = "start " + "filler " * 200 + "the real question"
+    response = "the answer begins here " + "padding " * 200
+    ids = encode_pair(tok, prompt, response, max_length=40)["input_ids"]
+    text = tok.decode(ids)
+    assert len(ids) <= 40 and "real question" in text and "answer begins" in text and "start" not in text
+    assert flatten_prompt([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
+                           {"role": "user", "content": "q"}]) == "\n\nHuman: hi\n\nAssistant: yo\n\nHuman: q\n\nAssistant:"
+
+
+def test_train_rm_command(tiny_backbone, tmp_path, capsys):
+    from harness.cli import main
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected}) + "\n"
+                            for p in synthetic_pairs(40)))
+    rc = main(["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--backbone", str(tiny_backbone),
+               "--epochs", "2", "--lr", "1e-3", "--max-length", "48"])
+    assert rc == 0 and "held-out pairwise accuracy" in capsys.readouterr().out
+    assert (tmp_path / "rm" / "config.json").is_file() and (tmp_path / "rm" / "rm.json").is_file()
+
+
+def test_bad_backbone_and_empty_data(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarnessError, match="not a model directory"):
+        train_reward_model(synthetic_pairs(10), tmp_path / "rm", backbone=str(tmp_path / "empty"))
+    with pytest.raises(HarnessError, match="no training pairs"):
+        train_reward_model([], tmp_path / "rm")
+
+
+@pytest.mark.slow  # ~3-8 min on 2 shared cores: fine-tunes MiniLM on a few hundred real pairs
+def test_minilm_rm_beats_chance_on_real_hh_rlhf(tmp_path):
+    from harness.data import load_pairs
+
+    pairs = load_pairs("hh-rlhf").pairs
+    train, held = pairs[:HH_TRAIN], pairs[-HH_HELDOUT:]
+    info = train_reward_model(train, tmp_path / "rm", heldout=held, **HH_RECIPE)
+    acc, n = info["heldout_accuracy"], info["heldout_pairs"]
+    # "clearly above chance": the one-sided 99% binomial bound for p = 0.5 is 0.5 + 2.33 * sqrt(.25 / n)
+    assert acc > 0.5 + 2.33 * (0.25 / n) ** 0.5, info
