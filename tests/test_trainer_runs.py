@@ -153,3 +153,15 @@ def test_bf16_autocast_path_runs_and_keys_its_own_reference_cache(tmp_path):
     assert bf16.ref_cache_hit is False  # other precision, other reference numbers
     runs = ResultStore(tmp_path).read("runs").set_index("run_id")
     assert runs.loc[bf16.run_id, "dtype"] == "bfloat16" and runs.loc[fp32.run_id, "dtype"] == "float32"
+
+
+def test_held_out_pairs_from_an_eval_spec_with_their_own_options(tmp_path):
+    from harness.trainer.data import load_run_pairs
+
+    cfg = make_cfg(data={"eval": "arith", "eval_options": {"split": "eval", "n_pairs": 40}, "eval_size": 32})
+    raw = load_run_pairs(cfg.data)
+    assert len(raw.eval) == 32 and len(raw.train) == 64  # nothing taken from the training pairs
+    assert not {p.prompt for p in raw.eval} & {p.prompt for p in raw.train}
+    result = train_run(cfg, tmp_path)
+    evals = ResultStore(tmp_path).read("steps", result.run_id).query("split == 'eval'")
+    assert result.status == "completed" and evals.step.tolist() == [2]

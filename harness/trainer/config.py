@@ -46,6 +46,9 @@ class DataConfig:
     train: str  # dataset spec: "ADAPTER[:PATH_OR_HUB_ID[@SPLIT]]", e.g. "hh-rlhf:data/x.jsonl.gz"
     eval: str | None = None  # held-out spec; absent: the last `eval_size` pairs of `train` are held out
     options: dict[str, Any] = F(default_factory=dict)  # adapter options (e.g. arith: n_pairs, seed)
+    # options of the `eval` spec; absent: `options`. Lets one synthetic adapter serve both sides,
+    # e.g. eval: arith, eval_options: {split: eval, n_pairs: 64}
+    eval_options: dict[str, Any] | None = None
     eval_size: int = F(default=64, metadata=nonnegative)
     limit: int | None = F(default=None, metadata=at_least_one)  # use the first N training pairs
     max_prompt_len: int = F(default=128, metadata=at_least_one)  # prompts keep their end

@@ -4,7 +4,8 @@
     texts = raw.texts()                     # for a tokenizer trained on the data (tiny model)
     data = tokenize_run(raw, cfg.data, tokenizer)
 
-Held-out pairs come from `data.eval` when given, else they are the last `eval_size` pairs of
+Held-out pairs come from `data.eval` when given (loaded with `data.eval_options`, default
+`data.options`; the first `eval_size` of them), else they are the last `eval_size` pairs of
 `data.train` (removed from training). `data.limit` then caps the training pairs. Pairs whose
 prompt also appears in the held-out set are removed from training, so the two never share a
 question (the arith adapter also splits its questions by hash).
@@ -48,7 +49,8 @@ def load_run_pairs(data) -> RawData:
     dropped = dict(train.dropped)
     pairs = list(train.pairs)
     if data.eval:
-        held = load_pairs(data.eval, options=dict(data.options), on_bad_row=data.on_bad_row)
+        eval_options = data.options if data.eval_options is None else data.eval_options
+        held = load_pairs(data.eval, options=dict(eval_options), on_bad_row=data.on_bad_row)
         eval_pairs = list(held.pairs)[: data.eval_size] if data.eval_size else []
         dropped.update({f"eval:{k}": v for k, v in held.dropped.items()})
     else:
