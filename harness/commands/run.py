@@ -53,10 +53,15 @@ def run(args) -> int:
     out = args.out or default_out(suite)
     if args.dry_run:
         from harness.results.store import ResultStore
+        from harness.suite import rm
         from harness.suite.status import describe, eval_hash
 
+        plan = expand(suite)
+        eval_cfg = rm.resolved_eval(plan)
         print(f"suite {suite.name} ({suite.hash}) from {suite.source}")
-        print(describe(expand(suite), ResultStore(out), eval_hash=eval_hash(suite.spec.eval)))
+        print(describe(plan, ResultStore(out), eval_hash=eval_hash(eval_cfg)))
+        for line in rm.describe(rm.rm_stage(eval_cfg), out):
+            print(line)
         return 0
     from harness.suite.runner import run_suite
 

@@ -13,12 +13,17 @@ Public API (what the suite runner and `harness eval` call)::
                            runs=[RunConfig, ...])                 # optional: held-out data, reference by name
     # -> {ref_run_id: "ok", run_id: "ok" | "failed: <reason>", ...}
 
+`reward_model` is a directory / hub id, or a recipe ({train: {data, backbone, epochs, ...}}) that
+is trained once into `<store root>/rm/<hash>/` (`harness.scoring.rm_stage`; the suite runner
+trains it as a stage of its own, which also resolves the "@sft" backbone).
+
 What it guarantees:
 - The reference is evaluated exactly like every target (it is the baseline row of every table)
   and first; one generation engine serves all of them (vLLM weights are swapped in place).
 - Same prompts, same per-prompt seeds, same generation config for every run; the config, seed,
-  backend and engine version are columns of every `generations` row (`eval_hash` ties the
-  rows of one configuration together).
+  backend and engine version are columns of every `generations` row; `eval_hash`
+  (`config.config_hash`: what the suite runner compares) and `prompts_hash` (the prompt set)
+  tie the rows of one configuration together.
 - Per sample, into Parquet (`harness.results`): `generations` (prompt, completion, tokens, finish
   reason), `scores` (reward, correct, kl, logp_policy, logp_ref); per run and metric: `evals`
   (reward_mean, verifier_accuracy, kl_mean, winrate_vs_ref, rm_heldout_accuracy, chosen_logp,

@@ -4,13 +4,16 @@
       prompts: {data: "arith", options: {split: test}}   # absent: the runs' held-out pairs
       generation: {backend: vllm, n_prompts: 64, samples: 1, max_new_tokens: 32, temperature: 0.0, seed: 0}
       reward_model: results/rm-hh        # a directory or hub id; null: no reward scores, no win-rate
+      # ... or a recipe: `harness run` trains it once into OUT/rm/<hash>/ and scores every run with it
+      # reward_model: {train: {data: arith, options: {n_pairs: 512}, backbone: "@sft", epochs: 2}}
       verifier: true                     # needs PreferencePair.gold (arith, gsm8k-pairs)
       kl: true
       winrate: true
       lmeval: {tasks: [harness_arith], backend: hf, limit: 50}
 
 `EvalConfig.from_mapping(d)` builds one from plain data (a suite's dict) with the errors of
-`harness.config` (file + dotted key).
+`harness.config` (file + dotted key). `config_hash(cfg)` is the id stamped on every row it
+produces (`eval_hash`) and the one the suite runner compares to decide what is evaluated.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from harness.config import at_least_one, check, from_dict, in_range, nonnegative, positive
+from harness.config import at_least_one, check, from_dict, in_range, nonnegative, positive, to_dict
+from harness.hashing import content_hash
 
 F = dataclasses.field
 
@@ -59,11 +63,45 @@ class PromptsConfig:
     options: dict[str, Any] = F(default_factory=dict)
 
 
+SFT_BACKBONE = "@sft"  # the suite's SFT-stage checkpoint (resolved by the runner to "@sft:<run id>")
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardTrainConfig:
+    """A reward model to train (Bradley-Terry, `harness.scoring.rm_train`) rather than one to load."""
+
+    data: str  # preference pairs: a dataset spec (harness.data.load_pairs), e.g. arith, hh-rlhf
+    options: dict[str, Any] = F(default_factory=dict)  # adapter options
+    limit: int | None = F(default=None, metadata=at_least_one)  # the first N pairs (train + held out)
+    # "minilm" (all-MiniLM-L6-v2, packaged) | "@sft" (the suite's SFT checkpoint, a decoder RM) | DIR | hub id
+    backbone: str = "minilm"
+    heldout: float = F(default=0.2, metadata=in_range(0, 1, hi_open=True))  # by prompt: rm_heldout_accuracy
+    epochs: int = F(default=2, metadata=at_least_one)
+    lr: float = F(default=5e-5, metadata=positive)  # the backbone's
+    head_lr: float = F(default=1e-3, metadata=positive)  # the new head's (it starts random)
+    batch_size: int = F(default=8, metadata=at_least_one)
+    max_length: int = F(default=128, metadata=at_least_one)  # tokens per (prompt, response)
+    seed: int = 0
+    threads: int = F(default=0, metadata=nonnegative)  # torch threads while training; 0: leave as is
+    device: str = "auto"  # auto | cpu | cuda
+
+    def validate(self):
+        if self.backbone.startswith("@") and self.backbone != SFT_BACKBONE:
+            return "backbone", f"unknown stage {self.backbone!r}; {SFT_BACKBONE!r} is the suite's SFT checkpoint"
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
-    path: str  # reward-model directory or hub id
-    batch_size: int = F(default=16, metadata=at_least_one)
-    max_length: int = F(default=512, metadata=at_least_one)
+    path: str | None = None  # reward-model directory or hub id (`reward_model: DIR` is shorthand)
+    train: RewardTrainConfig | None = None  # or a recipe, trained once into OUT/rm/<hash>/ (rm_stage)
+    batch_size: int = F(default=16, metadata=at_least_one)  # scoring
+    max_length: int = F(default=512, metadata=at_least_one)  # scoring
+
+    def validate(self):
+        if (self.path is None) == (self.train is None):
+            return "path", "give either path (an existing reward model) or train (a recipe to train one), not both"
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +120,7 @@ class LMEvalConfig:
 class EvalConfig:
     generation: GenerationConfig = F(default_factory=GenerationConfig)
     prompts: PromptsConfig | None = None
-    reward_model: str | RewardConfig | None = None  # a path is shorthand for {path: ...}
+    reward_model: RewardConfig | None = None  # `reward_model: DIR` is shorthand for {path: DIR}
     verifier: bool = True  # scores only prompts with a gold answer; no-op otherwise
     kl: bool = True
     winrate: bool = True  # needs reward_model
@@ -96,10 +134,28 @@ class EvalConfig:
 
     @property
     def reward(self) -> RewardConfig | None:
-        return RewardConfig(self.reward_model) if isinstance(self.reward_model, str) else self.reward_model
+        return self.reward_model
 
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "eval") -> "EvalConfig":
         if isinstance(data, EvalConfig):
             return data
-        return from_dict(cls, data or {}, source=source)
+        return from_dict(cls, normalize(data or {}), source=source)
+
+
+def normalize(data: Any) -> Any:
+    """Plain eval data with the `reward_model: DIR` shorthand spelt out as {path: DIR}.
+
+    Why not a `str | RewardConfig` field: a union reports a mistyped key inside the mapping as
+    "expected str | RewardConfig", and errors must name the key.
+    """
+    if isinstance(data, dict) and isinstance(data.get("reward_model"), str):
+        return {**data, "reward_model": {"path": data["reward_model"]}}
+    return data
+
+
+def config_hash(cfg: EvalConfig) -> str:
+    """Identity of an evaluation setup: what `eval_hash` holds on every row evaluate_runs writes,
+    and what the suite runner compares to decide whether a run is evaluated. A trained reward
+    model enters through its recipe (whose "@sft" the runner resolves to "@sft:<run id>")."""
+    return content_hash(to_dict(cfg))

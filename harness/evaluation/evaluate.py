@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.evaluation.config import EvalConfig
+from harness.evaluation.config import EvalConfig, config_hash
 from harness.evaluation.metrics import row, sample_metrics, winrate_row
 from harness.hashing import content_hash
 from harness.results.store import ResultStore
@@ -122,8 +122,8 @@ class _Session:
         try:  # cheap checks and loads first: a bad RM path or task name fails before the engine starts
             if cfg.reward is not None:
                 r = cfg.reward
-                reward = SCORERS.get("reward")(r.path, batch_size=r.batch_size, max_length=r.max_length,
-                                              device=cfg.device)
+                reward = SCORERS.get("reward")(reward_path(r, store.root, log), batch_size=r.batch_size,
+                                              max_length=r.max_length, device=cfg.device)
                 self.scorers.append(reward)
                 self.rm = reward.rm
             if cfg.verifier and any(p.gold is not None for p in pairs):
@@ -145,11 +145,13 @@ class _Session:
         except BaseException:
             self.close()
             raise
-        from harness.config import to_dict
-
-        self.eval_hash = content_hash([to_dict(cfg), [p.prompt_id for p in pairs]])
+        # eval_hash: the setup (what the suite runner compares); prompts_hash: the prompt set, which
+        # may come from the runs' held-out data (the reference's rows are reused only if both match)
+        self.eval_hash = config_hash(cfg)
+        self.prompts_hash = content_hash([p.prompt_id for p in pairs])
         self.common = {"backend": g.backend, "engine_version": self.generator.version, "temperature": g.temperature,
-                       "top_p": g.top_p, "max_new_tokens": g.max_new_tokens, "seed": g.seed, "eval_hash": self.eval_hash}
+                       "top_p": g.top_p, "max_new_tokens": g.max_new_tokens, "seed": g.seed, "eval_hash": self.eval_hash,
+                       "prompts_hash": self.prompts_hash}
 
     def reuse_reference(self, ref_id: str) -> bool:
         """Take the reference's rewards from the store when a previous call evaluated it identically.
@@ -160,8 +162,9 @@ class _Session:
         if not (self.store.has("evals", ref_id) and self.store.has("scores", ref_id)):
             return False
         evals = self.store.read("evals", ref_id)
-        if "eval_hash" not in evals or set(evals["eval_hash"]) != {self.eval_hash}:
-            return False
+        for col, want in (("eval_hash", self.eval_hash), ("prompts_hash", self.prompts_hash)):
+            if col not in evals or set(evals[col]) != {want}:
+                return False
         scores = self.store.read("scores", ref_id)
         self.ref_rewards = {(pid, int(k)): float(r) for pid, k, r in zip(scores["prompt_id"], scores["sample"],
                                                                           scores["reward"])}
@@ -215,7 +218,8 @@ class _Session:
             le = self.cfg.lmeval
             lm_rows = self.lmeval.evaluate(path, limit=le.limit, num_fewshot=le.num_fewshot)
             self.store.write("lmeval", run_id, [{"run_id": run_id, "backend": le.backend, **r} for r in lm_rows])
-        self.store.write("evals", run_id, [{**r, "eval_hash": self.eval_hash, "is_reference": is_reference} for r in evals])
+        self.store.write("evals", run_id, [{**r, "eval_hash": self.eval_hash, "prompts_hash": self.prompts_hash,
+                                            "is_reference": is_reference} for r in evals])
         self.store.delete("evals", f"{run_id}.failed")
 
     def _metrics(self, run_id, prompt_ids, flat, columns, pair_cols, is_reference) -> list[dict]:
@@ -263,6 +267,16 @@ class _Session:
                     part.close()
                 except Exception:  # closing must never hide the error that got us here
                     pass
+
+
+def reward_path(reward, root, log) -> str:
+    """The reward model to score with: its path, or the directory its recipe was trained into
+    (by the suite's RM stage, or here when that has not happened yet)."""
+    if reward.path is not None:
+        return reward.path
+    from harness.scoring.rm_stage import ensure_reward_model
+
+    return str(ensure_reward_model(reward.train, root, log=log))
 
 
 def _num(v) -> float:

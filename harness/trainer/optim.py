@@ -17,7 +17,8 @@ def build_optimizer(model, train) -> torch.optim.AdamW:
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=train.learning_rate)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=train.learning_rate,
+                             betas=(train.adam_beta1, train.adam_beta2))
 
 
 def lr_at(step: int, train) -> float:
