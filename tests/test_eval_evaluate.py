@@ -205,3 +205,34 @@ def test_config_errors_name_the_key():
         EvalConfig.from_mapping({"generation": {"backend": "vlm"}})
     with pytest.raises(ConfigError, match="generation.samples"):
         EvalConfig.from_mapping({"generation": {"samples": 4}})  # greedy: 4 identical samples
+
+
+def test_reward_model_recipe_is_trained_into_the_store_once(setup, tmp_path):
+    """`harness eval` with a recipe (no suite): trained into OUT/rm/<hash>/, then reused."""
+    from harness.evaluation.config import config_hash
+
+    recipe = {"data": "arith", "options": {"n_pairs": 20}, "backbone": str(setup["rm"]), "epochs": 1, "lr": 1e-3,
+              "max_length": 48}
+    cfg = EvalConfig.from_mapping({**CFG, "kl": False, "reward_model": {"train": recipe, "max_length": 48}})
+    logs = []
+    for _ in range(2):
+        status = evaluate_runs(cfg, targets=[("b", str(setup["b"]))], reference=("ref", str(setup["ref"])),
+                               prompts=setup["pairs"], store=ResultStore(tmp_path), log=logs.append)
+        assert set(status.values()) == {"ok"}
+    (rm,) = (tmp_path / "rm").iterdir()
+    info = json.loads((rm / "rm.json").read_text())
+    assert sum("held-out pairwise accuracy" in line for line in logs) == 1  # trained once
+    evals = ResultStore(tmp_path).read("evals")
+    acc = evals[evals["metric"] == "rm_heldout_accuracy"]
+    assert set(acc["value"]) == {info["heldout_accuracy"]} and set(acc["reward_model"]) == {str(rm)}
+    assert set(evals["eval_hash"]) == {config_hash(cfg)}  # the id the suite runner compares
+
+
+def test_reward_model_shorthand_and_recipe_errors():
+    from harness.errors import ConfigError
+
+    assert EvalConfig.from_mapping({"reward_model": "some/dir"}).reward.path == "some/dir"
+    with pytest.raises(ConfigError, match=r"^eval: reward_model.train.lrr: unknown key \(did you mean 'lr'\?\)"):
+        EvalConfig.from_mapping({"reward_model": {"train": {"data": "arith", "lrr": 1.0}}})
+    with pytest.raises(ConfigError, match=r"reward_model.path: give either path .* or train"):
+        EvalConfig.from_mapping({"reward_model": {"batch_size": 4}})

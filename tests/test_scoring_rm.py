@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -113,3 +114,60 @@ def test_minilm_rm_beats_chance_on_real_hh_rlhf(tmp_path):
     acc, n = info["heldout_accuracy"], info["heldout_pairs"]
     # "clearly above chance": the one-sided 99% binomial bound for p = 0.5 is 0.5 + 2.33 * sqrt(.25 / n)
     assert acc > 0.5 + 2.33 * (0.25 / n) ** 0.5, info
+
+
+# ---------------------------------------------------------------- decoder backbones (a suite's "@sft")
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    """A random tiny causal Llama (the `tiny` model's architecture and byte tokenizer)."""
+    from harness.models.tiny import build
+
+    return build(texts=[], seed=0, options={"hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
+                 cache_dir=tmp_path_factory.mktemp("llama"))
+
+
+def test_decoder_backbone_becomes_a_right_padded_sequence_classifier(tiny_llama, tmp_path):
+    out = tmp_path / "rm"
+    info = train_reward_model(synthetic_pairs(64), out, backbone=str(tiny_llama), heldout_fraction=0.25, epochs=3,
+                              learning_rate=1e-3, head_learning_rate=1e-2, batch_size=8, max_length=96)
+    assert info["heldout_accuracy"] >= 0.9  # trivially separable
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
+    rm = RewardModel(out, max_length=96, batch_size=8)
+    assert config["pad_token_id"] == rm.tokenizer.pad_token_id is not None
+    # the reward is read at each row's last real token (the config's pad id is the tokenizer's):
+    # a row scores the same alone and padded in a batch
+    prompts = ["Can you help me with knitting?", "Hi"]
+    responses = [GOOD[0], BAD[0] + " " + "really " * 10]
+    batched = rm.score(prompts, responses)
+    alone = [rm.score([p], [r])[0] for p, r in zip(prompts, responses)]
+    assert batched == pytest.approx(alone, abs=1e-5)
+
+
+def test_minilm_is_the_default_backbone_by_name():
+    assert backbone_dir("minilm") == backbone_dir(None) == backbone_dir("all-minilm-l6-v2")
+
+
+# ---------------------------------------------------------------- recipes trained once (rm_stage)
+def test_recipe_is_trained_once_per_hash(tiny_backbone, tmp_path):
+    from harness.evaluation.config import RewardTrainConfig
+    from harness.scoring.rm_stage import ensure_reward_model, rm_dir
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected})
+                            + "\n" for p in synthetic_pairs(24)))
+    recipe = RewardTrainConfig(data=f"jsonl:{data}", backbone=str(tiny_backbone), epochs=1, lr=1e-3, max_length=48)
+    logs = []
+    path = ensure_reward_model(recipe, tmp_path / "out", log=logs.append)
+    assert path == rm_dir(tmp_path / "out", recipe) and path.parent == tmp_path / "out" / "rm"
+    info = json.loads((path / "rm.json").read_text())
+    assert info["hash"] == path.name and info["recipe"]["data"] == f"jsonl:{data}" and info["train_pairs"] > 0
+    mtime = (path / "rm.json").stat().st_mtime_ns
+    assert ensure_reward_model(recipe, tmp_path / "out", log=logs.append) == path
+    assert (path / "rm.json").stat().st_mtime_ns == mtime and sum("held-out" in line for line in logs) == 1
+    assert not list((tmp_path / "out" / "rm").glob("*.tmp"))  # trained in a temp dir, renamed
+    other = dataclasses.replace(recipe, seed=1)
+    assert rm_dir(tmp_path / "out", other) != path
+    assert rm_dir(tmp_path / "out", dataclasses.replace(recipe, threads=1)) == path  # speed, not content
+    with pytest.raises(HarnessError, match="@sft:abc.*known only to `harness run`"):
+        ensure_reward_model(dataclasses.replace(recipe, backbone="@sft:abc"), tmp_path / "out")

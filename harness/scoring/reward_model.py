@@ -82,8 +82,8 @@ class RewardModel:
         except (OSError, ValueError) as e:
             raise HarnessError(f"reward model {str(path)!r}: cannot load it as a sequence-classification model "
                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-        # decoder RMs (LlamaForSequenceClassification) read the last non-pad token, and Llama
-        # positions ignore the attention mask: only right padding scores a row as if alone
+        # as in training (rm_train): real tokens keep positions 0..n-1 whatever the model does
+        # with position ids under padding; decoder RMs read the last non-pad token
         self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token_id is None:
             pad = self.model.config.pad_token_id

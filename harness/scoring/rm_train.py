@@ -14,9 +14,9 @@ recipe of starting the RM from the SFT policy). The new head (BERT: pooler + cla
 likelihood. Inputs go through `reward_model.encode_pair`, the scorer's own encoding.
 
 Decoder backbones (LlamaForSequenceClassification) read the reward at the last non-pad token,
-so the tokenizer pads on the right (Llama positions ignore the attention mask: left padding
-would shift them) and `pad_token_id` is set in the saved config; a tokenizer without a pad token
-pads with EOS.
+found through `pad_token_id`, so that id is set in the saved config (a tokenizer without a pad
+token pads with EOS), and the tokenizer pads on the right: real tokens then keep positions
+0..n-1 whatever a model does with position ids under padding.
 
 Held-out pairs are chosen by prompt (a hash of seed and prompt_id), so no held-out prompt is ever
 seen in training. The directory gets `rm.json` with the held-out accuracy, which the evaluator
