@@ -171,3 +171,21 @@ def test_recipe_is_trained_once_per_hash(tiny_backbone, tmp_path):
     assert rm_dir(tmp_path / "out", dataclasses.replace(recipe, threads=1)) == path  # speed, not content
     with pytest.raises(HarnessError, match="@sft:abc.*known only to `harness run`"):
         ensure_reward_model(dataclasses.replace(recipe, backbone="@sft:abc"), tmp_path / "out")
+
+
+def test_train_rm_command_with_the_sft_stage_of_a_results_folder(tiny_llama, tmp_path, capsys):
+    from harness.cli import main
+
+    results = tmp_path / "results"
+    (results / "checkpoints" / "s1").mkdir(parents=True)
+    (results / "checkpoints" / "s1" / "final").symlink_to(tiny_llama)
+    (results / "suite.json").write_text(json.dumps({"runs": [{"run_id": "s1", "stage": "sft"},
+                                                             {"run_id": "r1", "stage": "main"}]}))
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected})
+                            + "\n" for p in synthetic_pairs(20)))
+    args = ["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--backbone", "@sft", "--epochs", "1",
+            "--max-length", "64"]
+    assert main(args + ["--results", str(results)]) == 0
+    assert json.loads((tmp_path / "rm" / "rm.json").read_text())["backbone"] == str(results / "checkpoints/s1/final")
+    assert main(args) == 2 and "give the suite's results folder" in capsys.readouterr().err

@@ -14,13 +14,14 @@ import yaml
 
 from harness.results.store import ResultStore
 
+STEPS = 60  # long enough that the kill lands inside the second grid run on a quiet machine too
 SUITE = {
     "name": "resume",
     "base": {"model": {"name": "tiny", "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2}},
              "data": {"train": "arith", "options": {"n_pairs": 128}, "eval_size": 16,
                       "max_prompt_len": 16, "max_response_len": 32},
-             "train": {"steps": 30, "batch_size": 4, "learning_rate": 1e-3, "checkpoint_every": 10,
-                       "eval_every": 15, "threads": 1}},
+             "train": {"steps": STEPS, "batch_size": 4, "learning_rate": 1e-3, "checkpoint_every": 10,
+                       "eval_every": STEPS // 2, "threads": 1}},
     "sft": {"train": {"steps": 10}},
     "grid": {"loss.name": ["dpo", "minor_dpo"], "train.seed": [0, 1]},
     "eval": {"prompts": {"data": "arith", "options": {"split": "test", "n_pairs": 8}},
@@ -49,7 +50,6 @@ def test_sigkill_mid_suite_then_resume(tmp_path):
             break
         time.sleep(0.2)
     assert proc.poll() is None, f"suite ended before it could be killed:\n{proc.stdout.read()}"
-    time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = {k: store.path("runs", k).stat().st_mtime for k in store.keys("runs")}
@@ -67,8 +67,8 @@ def test_sigkill_mid_suite_then_resume(tmp_path):
     grid = runs.loc[~runs["suite"].str.contains("#"), "run_id"]
     for rid in grid:
         train = steps[(steps["run_id"] == rid) & (steps["split"] == "train")]
-        assert sorted(train["step"]) == list(range(1, 31)), rid
-        assert sorted(steps[(steps["run_id"] == rid) & (steps["split"] == "eval")]["step"]) == [15, 30]
+        assert sorted(train["step"]) == list(range(1, STEPS + 1)), rid
+        assert sorted(steps[(steps["run_id"] == rid) & (steps["split"] == "eval")]["step"]) == [STEPS // 2, STEPS]
     evals = store.read("evals")
     per_run = evals[evals["metric"] == "verifier_accuracy"].groupby("run_id").size()
     assert set(grid) <= set(per_run.index) and (per_run == 1).all()

@@ -6,7 +6,8 @@
 
 Scorers (each a class with `columns`, `score(samples)` and `close()`):
 - ``reward``: any HF sequence-classification reward model (`reward_model.RewardModelScorer`);
-  `harness train-rm` trains one (Bradley-Terry, `rm_train.train_reward_model`).
+  `harness train-rm` trains one (Bradley-Terry, `rm_train.train_reward_model`), and a recipe in
+  an eval block is trained once per content hash into OUT/rm/<hash>/ (`rm_stage`).
 - ``verifier``: math final-answer check against `PreferencePair.gold` (`verifier.MathVerifier`).
 - ``kl``: log pi(y|x) - log pi_ref(y|x) on the policy's samples (`kl.KLScorer`).
 Aggregates: `winrate.winrate` (vs the reference, ties half) and `winrate.bootstrap_over_prompts`

@@ -22,7 +22,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
-from harness.evaluation.config import SFT_BACKBONE, EvalConfig
+from harness.evaluation.config import SFT_BACKBONE, EvalConfig, RewardTrainConfig
 from harness.suite import status
 from harness.suite.executors import Outcome, Task
 from harness.suite.grid import Plan
@@ -30,7 +30,7 @@ from harness.suite.grid import Plan
 
 @dataclasses.dataclass(frozen=True)
 class RMStage:
-    train: object  # harness.evaluation.config.RewardTrainConfig, "@sft" resolved
+    train: RewardTrainConfig  # "@sft" resolved to "@sft:<run id>"
     hash: str
     sft_id: str | None  # the SFT stage it starts from ("@sft"), else None
 

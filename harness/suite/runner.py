@@ -142,8 +142,8 @@ def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task]
         out_tasks.append(rm.rm_task(stage, out, keys))
         keys.add(stage.key)
     for ref, runs in groups.items():
-        after = tuple(k for k in [f"train:{ref}", stage.key if stage else ""] + [f"train:{r.run_id}" for r in runs]
-                      if k in keys)
+        needs = [f"train:{ref}", *([stage.key] if stage else []), *(f"train:{r.run_id}" for r in runs)]
+        after = tuple(k for k in needs if k in keys)
         args = (eval_cfg, str(out), ref, runs, eval_fn)
         out_tasks.append(Task(f"eval:{ref}", eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}"))
     return out_tasks
