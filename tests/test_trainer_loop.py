@@ -47,9 +47,10 @@ def test_steps_and_runs_rows_follow_the_contract(tmp_path):
     result = train_run(make_cfg(train={"steps": 3, "eval_every": 3}), tmp_path, suite="s1")
     steps = ResultStore(tmp_path).read("steps")
     assert set(TABLES["steps"]) <= set(steps.columns)
-    core = [c for c in TABLES["steps"] if c not in ("grad_norm", "learning_rate")]
-    assert steps[core].notna().all().all()
-    assert steps[steps.split == "train"].grad_norm.notna().all() and (steps.tokens > 0).all()
+    per_update = ("grad_norm", "learning_rate", "step_s")  # undefined for eval rows (NaN there)
+    assert steps[steps.split == "train"][list(TABLES["steps"])].notna().all().all()
+    assert steps[steps.split == "eval"][[c for c in TABLES["steps"] if c not in per_update]].notna().all().all()
+    assert (steps.tokens > 0).all() and sorted(steps.split.unique()) == ["eval", "train"]
     runs = ResultStore(tmp_path).read("runs")
     assert set(TABLES["runs"]) <= set(runs.columns) and len(runs) == 1
     row = runs.iloc[0]
