@@ -118,7 +118,7 @@ def save(cmp: Comparison, out_dir: str | Path) -> Path:
     """Append this comparison's rows to OUT/bench/<bench>-<timestamp>.parquet."""
     from harness.results import ResultStore
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     machine = json.dumps(machine_info(), sort_keys=True)
     config = json.dumps(cmp.config, sort_keys=True, default=str)
     rows = [{"bench": cmp.bench, "side": side, "repeat": i, "metric": m, "value": float(v), "config_json": config,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Union
+from typing import Any
 
 Message = dict  # {"role": "user" | "assistant" | "system", "content": str}
-Prompt = Union[str, list]  # a plain string, or a list of Messages (conversational form)
+Prompt = str | list  # a plain string, or a list of Messages (conversational form)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -81,7 +81,9 @@ class TrainConfig:
     checkpoint_every: int = F(default=0, metadata=nonnegative)  # 0: only the final checkpoint
     save_final: bool = True  # write the final weights (needed for evaluation)
     blowup_factor: float = F(default=100.0, metadata=positive)  # loss > factor * first loss => diverged
-    threads: int = F(default=0, metadata=nonnegative)  # torch threads; 0: all physical cores
+    # torch threads; 0: auto = 1 for models under 10M parameters (tiny matmuls gain nothing from
+    # more, and oversubscribed threads stall on a busy machine), else all physical cores
+    threads: int = F(default=0, metadata=nonnegative)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 

@@ -103,10 +103,12 @@ def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
 
 @contextlib.contextmanager
 def _threads(n: int):
-    """Set torch's intra-op threads for the run (0: the physical cores available), then restore.
+    """Set torch's intra-op threads for the run (0: the physical cores available; `prepare`
+    lowers that to 1 for small models once it knows the size), then restore.
 
-    Oversubscribed threads made tiny-model steps 15-30x slower in measurements, so this is
-    never left to the library default.
+    Oversubscribed threads made tiny-model steps 15-30x slower in measurements (on a busy 2-core
+    machine: bimodal 0.1 s / 2.4 s steps with 2 threads, 0.055 s with 1), so this is never left
+    to the library default.
     """
     import torch
 

@@ -23,6 +23,9 @@ from harness.trainer.data import RunData, load_run_pairs, tokenize_run
 
 # Reference-free losses (sft, simpo) still report log-ratios when the reference pass is cheap.
 CHEAP_REFERENCE_PARAMS = 20_000_000
+# train.threads = 0 (auto) means one thread below this size: matmuls this small gain nothing from
+# a second thread, and oversubscribed threads stall on a busy machine.
+SMALL_MODEL_PARAMS = 10_000_000
 
 
 @dataclasses.dataclass
@@ -72,10 +75,13 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    if not cfg.train.threads and n_params < SMALL_MODEL_PARAMS:
+        torch.set_num_threads(1)  # train_run restores the caller's setting afterwards
 
     ref_dir = reference_dir or cfg.reference
     ref_train = ref_eval = None
-    if info.requires_reference or sum(p.numel() for p in model.parameters()) <= CHEAP_REFERENCE_PARAMS:
+    if info.requires_reference or n_params <= CHEAP_REFERENCE_PARAMS:
         if ref_dir:
             fingerprint = model_fingerprint(ref_dir)
             source = functools.cache(lambda: load_causal_lm(ref_dir, device=device,
