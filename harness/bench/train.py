@@ -30,15 +30,20 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 30 tiny, 4 smollm2)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--pairs", type=int, default=None, help="training pairs (default: steps x batch size)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads on each side (0: all cores)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads, the same on both sides (0: all cores)")
 
 
 def configs(args) -> dict:
     name, spec, max_p, max_r, batch = PRESETS[args.model]
+    import os
+
     steps = args.steps or (30 if args.model == "tiny" else 4)
+    # Both sides get the same explicit thread count: the harness trainer would otherwise pick 1
+    # thread for small models while TRL keeps torch's default.
+    threads = args.threads or os.cpu_count() or 1
     batch = args.batch_size or batch
     base = {"model": name, "data": spec, "max_prompt_len": max_p, "max_response_len": max_r, "steps": steps,
-            "batch_size": batch, "pairs": args.pairs or steps * batch, "lora": args.lora, "threads": args.threads,
+            "batch_size": batch, "pairs": args.pairs or steps * batch, "lora": args.lora, "threads": threads,
             "learning_rate": 1e-4 if args.lora else 1e-5, "beta": 0.1, "seed": 0}
     base["model_dir"] = str(_model_dir(base))  # built once here, so both sides load the same files
     return {"harness-train": base, "trl-train": base}
@@ -85,8 +90,6 @@ def run_config(c: dict, loss: str = "dpo", beta: float | None = None):
 def harness_worker(c: dict) -> dict:
     import tempfile
 
-    import torch
-
     from harness.results import ResultStore
     from harness.trainer import train_run
 
@@ -103,7 +106,7 @@ def harness_worker(c: dict) -> dict:
     ref = _harness_refs(out)
     return {"tokens_per_s": float(timed.tokens.sum() / timed.step_s.sum()),
             "step_s": float(timed.step_s.median()), "wall_s": wall, "first_loss": float(train.loss.iloc[0]),
-            "ref_chosen_logps": ref[0], "ref_rejected_logps": ref[1], "threads": torch.get_num_threads()}
+            "ref_chosen_logps": ref[0], "ref_rejected_logps": ref[1], "threads": c["threads"]}
 
 
 def _harness_refs(out: str) -> tuple[list, list]:
