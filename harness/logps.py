@@ -1,6 +1,6 @@
 """Summed response log-probs per row, with logits computed only where labels are.
 
-    out = sequence_logps(model, batch)     # batch from harness.data.tokenize.collate
+    out = sequence_logps(model, batch)     # batch from tokenize.collate or shared_prompt.collate_shared
     out.logps      # [2B] sum of log pi(token) over each row's response tokens
     out.tokens     # [2B] response tokens counted (== batch["response_lengths"])
 
@@ -21,6 +21,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from harness.data.shared_prompt import attention_mask
 from harness.data.tokenize import IGNORE
 
 # config attributes that mean "the LM head output is post-processed": use the plain forward
@@ -47,8 +48,20 @@ def _split_head(model):
     return decoder, head
 
 
+# attention implementations that honour a custom 4-D mask (the shared-prompt layout needs one)
+_MASK_DTYPE = {"sdpa": None, "eager": "additive"}
+
+
+def supports_shared_prompt(model) -> bool:
+    """Whether `model` can take the one-row-per-pair layout (`collate_shared`)."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return impl in _MASK_DTYPE
+
+
 def sequence_logps(model, batch: dict) -> SequenceLogps:
     """Per-row summed log-probs of the labelled (response) tokens; labels are unshifted."""
+    if "segments" in batch:
+        return _shared_prompt_logps(model, batch)
     input_ids, attention = batch["input_ids"], batch["attention_mask"]
     targets = batch["labels"][:, 1:]  # position t predicts token t+1
     scored = targets != IGNORE  # [R, T-1]
@@ -64,6 +77,28 @@ def sequence_logps(model, batch: dict) -> SequenceLogps:
     sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
     sums = sums.index_add(0, rows, token_logps)
     return SequenceLogps(sums, scored.sum(1))
+
+
+def _shared_prompt_logps(model, batch: dict) -> SequenceLogps:
+    """The same [2B] sums from one [prompt | chosen | rejected] row per pair."""
+    input_ids, segments = batch["input_ids"], batch["segments"]
+    if not supports_shared_prompt(model):
+        raise ValueError(f"attention implementation {model.config._attn_implementation!r} ignores custom masks: "
+                         "use the two-row layout (tokenize.collate)")
+    additive = _MASK_DTYPE[model.config._attn_implementation] and next(model.parameters()).dtype
+    mask = attention_mask(segments, additive_dtype=additive or None)
+    kw = dict(input_ids=input_ids, attention_mask=mask, position_ids=batch["position_ids"], use_cache=False)
+    split = _split_head(model)
+    if split is not None:
+        decoder, head = split
+        hidden = decoder(**kw).last_hidden_state
+        logits = head(hidden.reshape(-1, hidden.shape[-1])[batch["score_pos"]])  # [N, V]
+    else:
+        logits = model(**kw).logits
+        logits = logits.reshape(-1, logits.shape[-1])[batch["score_pos"]]
+    token_logps = -F.cross_entropy(logits.float(), batch["targets"], reduction="none")
+    sums = torch.zeros(2 * input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    return SequenceLogps(sums.index_add(0, batch["score_rows"], token_logps), batch["response_lengths"])
 
 
 def split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import torch
 
+from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import TokenizedPair, batches, collate
 from harness.hashing import content_hash, file_hash
-from harness.logps import sequence_logps, split_pairs
+from harness.logps import sequence_logps, split_pairs, supports_shared_prompt
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json")
 
@@ -63,28 +64,36 @@ def pairs_hash(pairs: Sequence[TokenizedPair]) -> str:
     return h.hexdigest()[:32]
 
 
-def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device: str) -> str:
+def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device: str, share_prompt: bool = False) -> str:
+    # the layout changes float rounding (~1e-6), so it is part of the key: a run's reference
+    # and policy log-probs then come from the same computation and agree exactly at step 0
     return content_hash({"reference": fingerprint, "pairs": pairs_hash(pairs), "dtype": str(dtype),
-                         "device": torch.device(device).type, "v": 1}, 24)
+                         "device": torch.device(device).type, "v": 1,
+                         **({"layout": "shared_prompt"} if share_prompt else {})}, 24)
 
 
 def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | Path | None, fingerprint: str,
-                    pad_id: int, batch_size: int = 32, device: str = "cpu", dtype=None) -> RefLogps:
+                    pad_id: int, batch_size: int = 32, device: str = "cpu", dtype=None,
+                    share_prompt: bool = False) -> RefLogps:
     """Cached summed log-probs of chosen and rejected responses under `model` (no grad).
 
     `model` may be a PEFT model: its adapters are disabled, so the reference is the base weights.
     It may also be a zero-argument callable returning the model, called only on a cache miss
     (a separate reference model is then never loaded when the cache hits).
     `dtype`: autocast dtype the training forward uses (None: float32); part of the key.
+    `share_prompt`: one [prompt | chosen | rejected] row per pair (as the training forward), when
+    the model supports it; part of the key.
     """
-    path = Path(cache_dir) / f"{cache_key(fingerprint, pairs, dtype=dtype, device=device)}.parquet" if cache_dir else None
+    key = cache_key(fingerprint, pairs, dtype=dtype, device=device, share_prompt=share_prompt)
+    path = Path(cache_dir) / f"{key}.parquet" if cache_dir else None
     if path is not None and path.is_file():
         cached = _read(path, pairs)
         if cached is not None:
             return RefLogps(*cached, hit=True, path=path)
     if not isinstance(model, torch.nn.Module):
         model = model()
-    chosen, rejected = compute_logps(model, pairs, pad_id=pad_id, batch_size=batch_size, device=device, dtype=dtype)
+    chosen, rejected = compute_logps(model, pairs, pad_id=pad_id, batch_size=batch_size, device=device, dtype=dtype,
+                                     share_prompt=share_prompt)
     if path is not None:
         _write(path, pairs, chosen, rejected)
     return RefLogps(chosen, rejected, hit=False, path=path)
@@ -92,7 +101,8 @@ def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | P
 
 @torch.no_grad()
 def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_size: int, device: str,
-                  dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+                  dtype=None, share_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    pack = collate_shared if share_prompt and supports_shared_prompt(model) else collate
     chosen = torch.empty(len(pairs), dtype=torch.float64)
     rejected = torch.empty(len(pairs), dtype=torch.float64)
     disable = getattr(model, "disable_adapter", None)  # PEFT: the reference is the base model
@@ -101,7 +111,7 @@ def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_s
     try:
         with (disable() if callable(disable) else nullcontext()), _autocast(device, dtype):
             for idx in batches([p.length for p in pairs], batch_size):
-                batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], pad_id).items()}
+                batch = {k: v.to(device) for k, v in pack([pairs[i] for i in idx], pad_id).items()}
                 c, r = split_pairs(sequence_logps(model, batch).logps.double().cpu())
                 chosen[idx], rejected[idx] = c, r
     finally:

@@ -6,7 +6,12 @@
 
 Both sides: loss DPO (TRL `loss_type="sigmoid"`, `precompute_ref_log_probs=True`), the same
 pairs in the same tokenisation, batch size, max lengths, steps, lr schedule, fp32 on CPU (bf16
-on CUDA), no gradient checkpointing, dropout off. The metric is training throughput: real
+on CUDA), no gradient checkpointing, dropout off. Same tokenisation: the two tools truncate
+differently (TRL cuts prompt + completion at `max_length` keeping the start; the harness keeps
+the prompt's end and each response's start) and TRL renders a conversational completion through
+the chat template, so the bench keeps only pairs that neither side truncates, writes them to one
+JSONL file both sides read, and gives TRL the prompt already rendered by the chat template (the
+text the harness tokenises) with the plain response, to which TRL appends EOS as the harness does. The metric is training throughput: real
 (non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus end-to-end wall time
 and peak memory. Before timing anything the two sides' reference log-probs of the first pairs
 are compared, so the comparison is of equals.
@@ -46,7 +51,28 @@ def configs(args) -> dict:
             "batch_size": batch, "pairs": args.pairs or steps * batch, "lora": args.lora, "threads": threads,
             "learning_rate": 1e-4 if args.lora else 1e-5, "beta": 0.1, "seed": 0}
     base["model_dir"] = str(_model_dir(base))  # built once here, so both sides load the same files
+    base["data"] = "jsonl:" + _equal_pairs_file(base)
     return {"harness-train": base, "trl-train": base}
+
+
+def _equal_pairs_file(c: dict) -> str:
+    """The first `pairs` pairs that fit the max lengths untruncated, as JSONL (both sides read it)."""
+    import tempfile
+
+    from harness.data import load_pairs
+    from harness.data.report import export_jsonl
+    from harness.data.tokenize import tokenize_pairs
+    from harness.models import load_tokenizer
+
+    loaded = load_pairs(c["data"], options=_options(c), on_bad_row="skip")
+    tok = load_tokenizer(c["model_dir"])
+    toks, _ = tokenize_pairs(loaded.pairs, tok, max_prompt_len=10**6, max_response_len=10**6, on_bad_row="skip")
+    fits = {t.index for t in toks if len(t.prompt_ids) <= c["max_prompt_len"]
+            and max(len(t.chosen_ids), len(t.rejected_ids)) <= c["max_response_len"]}
+    loaded.pairs = [p for p in loaded.pairs if p.index in fits][: c["pairs"]]
+    out = f"{tempfile.mkdtemp(prefix='bench-pairs-')}/pairs.jsonl"
+    export_jsonl(loaded, out)
+    return out
 
 
 def _model_dir(c: dict):
@@ -61,7 +87,7 @@ def _model_dir(c: dict):
 
 
 def _options(c: dict) -> dict:
-    return {"n_pairs": c["pairs"] + 16, "seed": c["seed"]} if c["data"] == "arith" else {}
+    return {"n_pairs": 2 * c["pairs"] + 16, "seed": c["seed"]} if c["data"] == "arith" else {}
 
 
 def _setup_threads(c: dict) -> None:
@@ -131,16 +157,15 @@ def trl_worker(c: dict) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from harness.data import load_pairs
+    from harness.data.tokenize import render_prompt
     from harness.models import load_causal_lm, load_tokenizer
 
     _setup_threads(c)
     t0 = time.perf_counter()
     pairs = load_pairs(c["data"], options=_options(c), limit=c["pairs"], on_bad_row="skip").pairs
-    rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
-    if not isinstance(pairs[0].prompt, str):  # conversational: TRL wants message lists everywhere
-        rows = [{"prompt": r["prompt"], "chosen": [{"role": "assistant", "content": r["chosen"]}],
-                 "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows]
     tok = load_tokenizer(c["model_dir"])
+    # the prompt text the harness tokenises (chat template applied); TRL appends EOS to responses
+    rows = [{"prompt": render_prompt(p.prompt, tok)[0], "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
     model = load_causal_lm(c["model_dir"], device="cuda" if torch.cuda.is_available() else "cpu")
     peft_config = None
     if c["lora"]:

@@ -93,6 +93,11 @@ def tokenize_pairs(pairs: Iterable[PreferencePair], tokenizer, *, max_prompt_len
 def _encode(tokenizer, texts: list[str], *, special: bool) -> list[list[int]]:
     if not texts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        # A fast tokenizer's own batch encode gives the same ids: transformers' __call__ wraps
+        # this very call, then spends ~8x its time converting every encoding to Python objects.
+        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=special)]
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=special)["input_ids"]]
 
 
@@ -110,7 +115,8 @@ def collate(pairs: Sequence[TokenizedPair], pad_id: int) -> dict:
     """Pack chosen rows then rejected rows into one right-padded batch.
 
     Returns tensors: input_ids [2B, T], attention_mask [2B, T], labels [2B, T] (IGNORE on prompt
-    and padding; unshifted, HF convention), response_lengths [2B]; T is this batch's longest row.
+    and padding; unshifted, HF convention), response_lengths [2B], pair_tokens [] (real tokens);
+    T is this batch's longest row. `shared_prompt.collate_shared` is the one-row-per-pair layout.
     """
     import torch
 
@@ -125,7 +131,8 @@ def collate(pairs: Sequence[TokenizedPair], pad_id: int) -> dict:
         labels[i, n_p:n] = torch.tensor(response)
         mask[i, :n] = 1
     lengths = torch.tensor([len(r) for _, r in rows], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "response_lengths": lengths}
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "response_lengths": lengths,
+            "pair_tokens": mask.sum()}
 
 
 def batches(lengths: Sequence[int], batch_size: int, *, seed: int | None = None, epoch: int = 0,

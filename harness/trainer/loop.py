@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import batches, collate
 from harness.logps import sequence_logps, split_pairs
 from harness.trainer.checkpoint import load_state, save_state
@@ -46,6 +47,7 @@ class Loop:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.model, self.t)
         self.pad_id = session.tokenizer.pad_token_id
+        self.collate = collate_shared if session.share_prompt else collate
         self.lengths = [p.length for p in session.data.train]
         self.per_epoch = len(batches(self.lengths, self.t.batch_size, seed=self.t.seed, epoch=0))
         self._epoch, self._order = -1, []
@@ -68,7 +70,7 @@ class Loop:
     # ------------------------------------------------------------------ one forward
     def forward(self, pairs, ref, idx: list[int], sums: MetricSums) -> torch.Tensor:
         device = self.s.device
-        batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], self.pad_id).items()}
+        batch = {k: v.to(device, non_blocking=True) for k, v in self.collate([pairs[i] for i in idx], self.pad_id).items()}
         autocast = torch.autocast(torch.device(device).type, dtype=self.s.dtype) if self.s.dtype else nullcontext()
         with autocast:
             out = sequence_logps(self.model, batch)
@@ -77,7 +79,7 @@ class Loop:
         rc, rr = (None, None) if ref is None else (r[torch.as_tensor(idx, device=device)] for r in ref)
         loss = self.s.loss(pc, pr, rc, rr, beta=self.cfg.loss.beta, chosen_lengths=lc, rejected_lengths=lr,
                            **self.cfg.loss.params)
-        sums.add(loss, pc, pr, rc, rr, lc, lr, tokens=batch["attention_mask"].sum())
+        sums.add(loss, pc, pr, rc, rr, lc, lr, tokens=batch["pair_tokens"])
         return loss.losses.mean()
 
     # ------------------------------------------------------------------ steps

@@ -17,8 +17,11 @@ def build_optimizer(model, train) -> torch.optim.AdamW:
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # The fused kernel updates every tensor in one C++ loop; torch's CPU default is a Python
+    # loop of ~8 ops per tensor, a visible share of a small model's step.
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=train.learning_rate,
-                             betas=(train.adam_beta1, train.adam_beta2))
+                             betas=(train.adam_beta1, train.adam_beta2), fused=fused or None)
 
 
 def lr_at(step: int, train) -> float:

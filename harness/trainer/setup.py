@@ -15,7 +15,10 @@ from pathlib import Path
 
 import torch
 
+from harness.config import to_dict
 from harness.errors import ConfigError
+from harness.hashing import canonical_json
+from harness.logps import supports_shared_prompt
 from harness.losses import get_loss
 from harness.models.load import compute_dtype, load_causal_lm, load_tokenizer, model_dir, resolve_device
 from harness.refcache import RefLogps, model_fingerprint, reference_logps
@@ -40,6 +43,7 @@ class Session:
     dtype: torch.dtype | None  # autocast dtype; None = float32
     model_path: Path
     reference: str  # "initial policy" or the reference directory
+    share_prompt: bool = False  # one [prompt | chosen | rejected] row per pair (data/shared_prompt.py)
 
     @property
     def ref_cache_hit(self) -> bool | None:
@@ -57,14 +61,51 @@ def check_loss(loss_cfg):
     return info
 
 
+_MEMO: dict[str, tuple] = {}  # prepared_data's per-process memo, most recent last
+MEMO_SIZE = 4
+
+
+def prepared_data(cfg) -> tuple[Path, object, RunData]:
+    """(model dir, tokenizer, tokenised pairs) of a run config, memoised per process.
+
+    Every run of a sweep (each beta, loss and learning rate of a grid) has the same data, model
+    files and tokenisation; loading and tokenising them again cost as much as the training of a
+    short tiny-model run. The key holds everything that determines them, with the size and
+    mtime of local files, so an edited dataset or model directory is read again.
+    """
+    key = canonical_json({"data": to_dict(cfg.data), "model": to_dict(cfg.model), "seed": cfg.train.seed,
+                          "files": [_stamp(x) for x in (cfg.data.train, cfg.data.eval, cfg.model.name, cfg.model.init_from)]})
+    if key in _MEMO:
+        _MEMO[key] = _MEMO.pop(key)  # most recently used
+        return _MEMO[key]
+    raw = load_run_pairs(cfg.data)
+    path = model_dir(cfg.model, texts=raw.texts(), seed=cfg.train.seed)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
+    _MEMO[key] = (path, tokenizer, tokenize_run(raw, cfg.data, tokenizer))
+    while len(_MEMO) > MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))
+    return _MEMO[key]
+
+
+def _stamp(spec: str | None) -> list:
+    """(path, size, mtime) of the local file or directory a spec names, if any."""
+    if not spec:
+        return []
+    candidates = {spec, spec.split(":", 1)[-1], spec.split(":", 1)[-1].rsplit("@", 1)[0]}
+    out = []
+    for c in sorted(candidates):
+        p = Path(c).expanduser()
+        for f in ([p] if p.is_file() else sorted(p.glob("*")) if p.is_dir() else []):
+            st = f.stat()
+            out.append([str(f), st.st_size, st.st_mtime_ns])
+    return out
+
+
 def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Session:
     info = check_loss(cfg.loss)
     device = resolve_device(cfg.train.device)
     dtype = compute_dtype(cfg.model.dtype, device)
-    raw = load_run_pairs(cfg.data)
-    path = model_dir(cfg.model, texts=raw.texts(), seed=cfg.train.seed)
-    tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
-    data = tokenize_run(raw, cfg.data, tokenizer)
+    path, tokenizer, data = prepared_data(cfg)
 
     torch.manual_seed(cfg.train.seed)  # LoRA initialisation draws from it
     model = load_causal_lm(path, device=device, trust_remote_code=cfg.model.trust_remote_code)
@@ -75,6 +116,7 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
+    share_prompt = cfg.train.share_prompt and supports_shared_prompt(model)
     n_params = sum(p.numel() for p in model.parameters())
     if not cfg.train.threads and n_params < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)  # train_run restores the caller's setting afterwards
@@ -89,8 +131,8 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
         else:  # the initial policy (for LoRA: the base with adapters disabled)
             fingerprint, source = model_fingerprint(path), model
         kw = dict(cache_dir=Path(out_dir) / "cache" / "refs", fingerprint=fingerprint, pad_id=tokenizer.pad_token_id,
-                  batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype)
+                  batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype, share_prompt=share_prompt)
         ref_train = reference_logps(source, data.train, **kw)
         ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
     return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
-                   str(ref_dir) if ref_dir else "initial policy")
+                   str(ref_dir) if ref_dir else "initial policy", share_prompt)
