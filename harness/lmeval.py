@@ -121,11 +121,10 @@ class LMEvalSession:
 
             reload_weights(self._lm.model, path)
             return self._lm, None
-        from harness.generation.vllm_backend import CPU_DEFAULTS, capped_model_len
+        from harness.generation.vllm_backend import apply_cpu_defaults, capped_model_len
 
         if not torch.cuda.is_available():
-            for key, value in CPU_DEFAULTS.items():
-                os.environ.setdefault(key, value)
+            apply_cpu_defaults()
         from lm_eval.models.vllm_causallms import VLLM
 
         self.close()

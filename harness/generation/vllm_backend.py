@@ -14,7 +14,8 @@ prefix cache is reset: its KV blocks were computed with the old weights.
 
 CPU notes (docs environment.md §1): `VLLM_ENABLE_V1_MULTIPROCESSING=0` runs the engine in this
 process (faster start, no atexit noise under pytest), `VLLM_CPU_KVCACHE_SPACE` (GiB) is kept small;
-both are only defaults, an explicit environment wins. Eager mode by default: torch.compile
+both are only defaults, an explicit environment wins. In-process, vLLM's CPU worker replaces
+`torch.set_num_threads` with a no-op for the rest of the process (the thread count stays as it was). Eager mode by default: torch.compile
 triples start-up for a small speed gain at these sizes.
 """
 
@@ -28,6 +29,12 @@ from pathlib import Path
 from harness.generation.base import Completion, SamplingSpec, architecture_key, check_model_dir
 
 CPU_DEFAULTS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+def apply_cpu_defaults() -> None:
+    """Set the CPU defaults above where the environment does not; call before importing vllm."""
+    for key, value in CPU_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 def vllm_version() -> str:
@@ -85,8 +92,7 @@ class VLLMGenerator:
         import torch
 
         if not torch.cuda.is_available():
-            for key, value in CPU_DEFAULTS.items():
-                os.environ.setdefault(key, value)
+            apply_cpu_defaults()
         self.version = vllm_version()
         path = check_model_dir(model_dir)
         self._kw = {"dtype": ("float32" if not torch.cuda.is_available() else "bfloat16") if dtype == "auto" else dtype,
