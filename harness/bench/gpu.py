@@ -1,15 +1,19 @@
 """`harness bench gpu`: check the CUDA bf16 training path of the DPO family and measure it.
 
     harness bench gpu [--layers 22 --hidden 2048] [--pairs 8 --prompt-len 256 --response-len 256]
+    harness bench gpu --layout rows           # the two-row layout (prompt computed twice), to compare
+    harness bench gpu --cpu --layers 1 --hidden 64 ...   # the code path on CPU (a test; no MFU claim)
 
 Needs only torch + transformers (no vLLM, no internet): a randomly initialised Llama-config model
 (~1.1B parameters by default, TinyLlama's shape), random token pairs, and the trainer's own
-pieces — `collate`, `sequence_logps` (one forward for chosen + rejected, logits only on response
+pieces — `collate_shared` (one [prompt | chosen | rejected] row per pair, the trainer's default;
+`--layout rows`: `collate`, two rows per pair), `sequence_logps` (logits only on response
 tokens), the registered losses, fp32 master weights with bf16 autocast, fused AdamW. Reference
 log-probs are computed once up front, as in a sweep. For each loss it runs warm-up steps, then
-timed steps, and prints tokens/s, peak memory and MFU = model FLOPs per second / the card's
-measured bf16 matmul peak (model FLOPs per token: 6 x non-embedding params + 12 x layers x
-hidden x sequence length, the PaLM convention). It also checks that each loss is finite and that
+timed steps, and prints tokens/s (pair tokens, 2P + C + R a pair, the unit of `harness bench
+train` under either layout), peak memory and MFU = model FLOPs per second / the card's measured
+bf16 matmul peak (model FLOPs per *processed* token: 6 x non-embedding params + 12 x layers x
+hidden x row length, the PaLM convention; the shared layout processes P + C + R a pair). It also checks that each loss is finite and that
 MinorDPO's first step equals DPO's (policy == reference). If TRL is importable, `harness bench
 train` runs on the GPU too. Goal on an H100/H200: MFU >= 45%.
 """
@@ -37,19 +41,27 @@ def add_arguments(p) -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--timed", type=int, default=10)
     p.add_argument("--compile", action="store_true", help="torch.compile the decoder")
+    p.add_argument("--layout", choices=["shared", "rows"], default="shared")
+    p.add_argument("--cpu", action="store_true", help="run on CPU in float32 (checks the code path only)")
 
 
-def measured_peak_tflops(torch, n: int = 8192, iters: int = 20) -> float:
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+def measured_peak_tflops(torch, device: str = "cuda", n: int = 8192, iters: int = 20) -> float:
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
-    torch.cuda.synchronize()
+    _sync(torch, device)
     t = time.perf_counter()
     for _ in range(iters):
         a @ b
-    torch.cuda.synchronize()
+    _sync(torch, device)
     return 2 * n**3 * iters / (time.perf_counter() - t) / 1e12
+
+
+def _sync(torch, device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def random_pairs(args, vocab: int, n: int, seed: int = 0):
@@ -72,54 +84,68 @@ def random_pairs(args, vocab: int, n: int, seed: int = 0):
 
 
 def run(args) -> int:
+    import contextlib
+
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu:
         raise HarnessError("harness bench gpu needs a CUDA device (torch.cuda.is_available() is False)")
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from harness.data.shared_prompt import collate_shared
     from harness.data.tokenize import collate
     from harness.logps import sequence_logps, split_pairs
     from harness.losses import get_loss
+
+    device = "cpu" if args.cpu else "cuda"
+    shared = args.layout == "shared"
 
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True
     cfg = LlamaConfig(hidden_size=args.hidden, intermediate_size=args.intermediate, num_hidden_layers=args.layers,
                       num_attention_heads=args.heads, num_key_value_heads=args.kv_heads, vocab_size=args.vocab,
-                      max_position_embeddings=args.prompt_len + args.response_len, tie_word_embeddings=False)
-    model = LlamaForCausalLM(cfg).cuda().train()  # fp32 master weights; bf16 compute via autocast
+                      max_position_embeddings=args.prompt_len + 2 * args.response_len, tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg).to(device).train()  # fp32 master weights; bf16 compute via autocast
     model.config._attn_implementation = "sdpa"
     if args.compile:
         model.model = torch.compile(model.model)
     n_params = sum(p.numel() for p in model.parameters())
     n_embed = model.get_input_embeddings().weight.numel()
-    seq = args.prompt_len + args.response_len
+    seq = args.prompt_len + (2 if shared else 1) * args.response_len  # one row's length
     flops_per_token = 6 * (n_params - n_embed) + 12 * args.layers * args.hidden * seq
-    peak = measured_peak_tflops(torch)
+    peak = measured_peak_tflops(torch, device, n=8192 if device == "cuda" else 512)
     steps = args.warmup + args.timed
     pairs = random_pairs(args, args.vocab, args.pairs * steps)
-    batches = [collate(pairs[i * args.pairs:(i + 1) * args.pairs], 0) for i in range(steps)]
-    batches = [{k: v.cuda(non_blocking=True) for k, v in b.items()} for b in batches]
+    pack = collate_shared if shared else collate
+    batches = [pack(pairs[i * args.pairs:(i + 1) * args.pairs], 0) for i in range(steps)]
+    batches = [{k: v.to(device, non_blocking=True) for k, v in b.items()} for b in batches]
+
+    def processed(batch) -> int:  # tokens the model actually ran over
+        return int((batch["segments"] >= 0).sum() if shared else batch["attention_mask"].sum())
 
     def logps(batch):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
+        with ctx:
             return sequence_logps(model, batch)
 
     with torch.no_grad():  # reference log-probs once, shared by every loss (the policy starts at the reference)
         refs = [split_pairs(logps(b).logps) for b in batches]
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    report = {"gpu": torch.cuda.get_device_name(0), "params": n_params, "tokens_per_step": int(batches[0]["attention_mask"].sum()),
-              "measured_bf16_peak_tflops": round(peak, 1), "losses": {}}
-    print(f"{report['gpu']}: {n_params / 1e9:.2f}B params, {args.pairs} pairs x {seq} tokens, measured bf16 peak {peak:.0f} TFLOP/s")
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (float32)"
+    report = {"gpu": gpu, "params": n_params, "layout": args.layout, "pair_tokens_per_step": int(batches[0]["pair_tokens"]),
+              "processed_tokens_per_step": processed(batches[0]), "measured_bf16_peak_tflops": round(peak, 1), "losses": {}}
+    print(f"{gpu}: {n_params / 1e9:.2f}B params, {args.pairs} pairs, rows of {seq} tokens ({args.layout} layout), "
+          f"measured matmul peak {peak:.0f} TFLOP/s")
     first = {}
     for name in LOSSES:
         model.load_state_dict(state)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
         loss_fn = get_loss(name)
-        torch.cuda.reset_peak_memory_stats()
-        times, tokens, finite = [], 0, True
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        times, tokens, work, finite = [], 0, 0, True
         for step, (batch, (rc, rr)) in enumerate(zip(batches, refs)):
-            torch.cuda.synchronize()
+            _sync(torch, device)
             t = time.perf_counter()
             out = logps(batch)
             pc, pr = split_pairs(out.logps)
@@ -129,21 +155,23 @@ def run(args) -> int:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            torch.cuda.synchronize()
+            _sync(torch, device)
             if step == 0:
                 first[name] = loss.item()
             finite &= bool(torch.isfinite(loss).item())
             if step >= args.warmup:
                 times.append(time.perf_counter() - t)
-                tokens += int(batch["attention_mask"].sum())
+                tokens += int(batch["pair_tokens"])
+                work += processed(batch)
         tps = tokens / sum(times)
-        mfu = tps * flops_per_token / (peak * 1e12)
+        mfu = work / sum(times) * flops_per_token / (peak * 1e12)
+        mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
         row = {"tokens_per_s": round(tps), "step_s": round(sum(times) / len(times), 4), "mfu": round(mfu, 4),
-               "peak_mem_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2), "finite": finite,
+               "peak_mem_gb": None if mem is None else round(mem, 2), "finite": finite,
                "first_loss": round(first[name], 6)}
         report["losses"][name] = row
         print(f"{name:10s} {row['tokens_per_s']:>9d} tok/s  step {row['step_s']:.3f}s  MFU {mfu:6.1%}  "
-              f"peak {row['peak_mem_gb']:.1f} GiB  finite={finite}  first loss {row['first_loss']:.4f}")
+              f"peak {'n/a' if mem is None else f'{mem:.1f}'} GiB  finite={finite}  first loss {row['first_loss']:.4f}")
     report["minor_dpo_first_step_equals_dpo"] = abs(first["minor_dpo"] - first["dpo"]) < 1e-6
     print(json.dumps(report))
     ok = all(r["finite"] for r in report["losses"].values()) and report["minor_dpo_first_step_equals_dpo"]

@@ -1,0 +1,67 @@
+"""The benchmarks' code paths (their figures are not asserted: benchmarks are not timed tests).
+
+What is asserted is what makes a figure trustworthy: both sides of `bench train` see the same
+inputs (reference log-probs agree, first losses are log 2), results reach Parquet with the
+machine's description, and the GPU script's code path runs (on CPU here, in float32).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+
+def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
+    cmd = [sys.executable, "-m", "harness", "bench", "train", "--steps", "3", "--batch-size", "4", "--repeats", "1",
+           "--threads", "1", "--out", str(tmp_path), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    harness, trl = result["sides"]["harness-train"], result["sides"]["trl-train"]
+    assert result["ratio"] == pytest.approx(harness["tokens_per_s"] / trl["tokens_per_s"])
+    assert harness["first_loss"] == pytest.approx(math.log(2), abs=1e-4) == trl["first_loss"]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("reference log-probs"))
+    assert float(line.rsplit("=", 1)[1]) < 1e-3  # the same token ids on both sides
+    assert result["machine"]["torch_threads"] >= 1 and "python" in json.dumps(result["machine"]).lower()
+
+    from harness.results import ResultStore
+
+    rows = ResultStore(tmp_path).read("bench")
+    assert set(rows.side) == {"harness-train", "trl-train", "ratio"}
+    assert rows.machine_json.str.contains("cpu", case=False).all()
+
+
+def _gpu_args(**kw):
+    base = dict(layers=1, hidden=64, intermediate=128, heads=2, kv_heads=1, vocab=101, pairs=2, prompt_len=6,
+                response_len=5, warmup=1, timed=2, compile=False, layout="shared", cpu=True)
+    return SimpleNamespace(**{**base, **kw})
+
+
+@pytest.mark.parametrize("layout", ["shared", "rows"])
+def test_gpu_script_code_path_on_cpu(layout, capsys):
+    from harness.bench import gpu
+
+    assert gpu.run(_gpu_args(layout=layout)) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["minor_dpo_first_step_equals_dpo"] and report["layout"] == layout
+    assert report["pair_tokens_per_step"] == 2 * (2 * 6 + 5 + 5)
+    assert report["processed_tokens_per_step"] == 2 * (6 + 5 + 5 if layout == "shared" else 2 * 6 + 5 + 5)
+    for row in report["losses"].values():
+        assert row["finite"] and row["tokens_per_s"] > 0 and row["mfu"] > 0
+
+
+def test_gpu_script_refuses_without_cuda():
+    import torch
+
+    from harness.bench import gpu
+    from harness.errors import HarnessError
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(HarnessError, match="needs a CUDA device"):
+        gpu.run(_gpu_args(cpu=False))
