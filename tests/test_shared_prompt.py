@@ -94,6 +94,8 @@ def test_collate_shared_layout():
     assert m[5].tolist() == [True, True, False, False, False, True]  # rejected: prompt + itself only
     assert m[4].tolist() == [True] * 5 + [False]  # chosen: causal
     assert attention_mask(b["segments"])[1, 0, 5].tolist() == [True] * 4 + [False, False]  # pad query: no empty row
+    with pytest.raises(ValueError, match="pair 2: empty"):
+        collate_shared([p, TokenizedPair(2, "c", (5,), (7,), ())], pad_id=0)
 
 
 def test_unsupported_attention_falls_back_to_two_rows(tiny, tmp_path):

@@ -12,8 +12,9 @@ the prompt's end and each response's start) and TRL renders a conversational com
 the chat template, so the bench keeps only pairs that neither side truncates, writes them to one
 JSONL file both sides read, and gives TRL the prompt already rendered by the chat template (the
 text the harness tokenises) with the plain response, to which TRL appends EOS as the harness does. The metric is training throughput: real
-(non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus end-to-end wall time
-and peak memory. Before timing anything the two sides' reference log-probs of the first pairs
+(non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus wall time (`wall_s`:
+after importing torch + transformers, on both sides; `process_wall_s`: the whole process) and
+peak memory. Before timing anything the two sides' reference log-probs of the first pairs
 are compared, so the comparison is of equals.
 """
 
@@ -115,6 +116,8 @@ def run_config(c: dict, loss: str = "dpo", beta: float | None = None):
 
 def harness_worker(c: dict) -> dict:
     import tempfile
+
+    import transformers  # noqa: F401  (imported before the clock starts, as on the TRL side)
 
     from harness.results import ResultStore
     from harness.trainer import train_run

@@ -38,6 +38,8 @@ def collate_shared(pairs: Sequence, pad_id: int) -> dict:
     score_pos, targets, rows = [], [], []
     for b, p in enumerate(pairs):
         n_p, n_c, n_r = len(p.prompt_ids), len(p.chosen_ids), len(p.rejected_ids)
+        if not (n_p and n_c and n_r):  # tokenize_pairs drops such rows; a hand-made pair may not
+            raise ValueError(f"pair {p.index}: empty prompt or response ({n_p}, {n_c}, {n_r} tokens)")
         pad = width - n_p - n_c - n_r
         ids += [*p.prompt_ids, *p.chosen_ids, *p.rejected_ids] + [pad_id] * pad
         segs += [PROMPT] * n_p + [CHOSEN] * n_c + [REJECTED] * n_r + [PAD] * pad
