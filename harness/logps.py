@@ -80,7 +80,7 @@ def sequence_logps(model, batch: dict) -> SequenceLogps:
 
 
 def _shared_prompt_logps(model, batch: dict) -> SequenceLogps:
-    """The same [2B] sums from one [prompt | chosen | rejected] row per pair."""
+    """The same [2B] sums from one [shared prefix | chosen rest | rejected rest] row per pair."""
     input_ids, segments = batch["input_ids"], batch["segments"]
     if not supports_shared_prompt(model):
         raise ValueError(f"attention implementation {model.config._attn_implementation!r} ignores custom masks: "

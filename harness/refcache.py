@@ -69,7 +69,7 @@ def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device
     # and policy log-probs then come from the same computation and agree exactly at step 0
     return content_hash({"reference": fingerprint, "pairs": pairs_hash(pairs), "dtype": str(dtype),
                          "device": torch.device(device).type, "v": 1,
-                         **({"layout": "shared_prompt"} if share_prompt else {})}, 24)
+                         **({"layout": "shared_prefix"} if share_prompt else {})}, 24)
 
 
 def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | Path | None, fingerprint: str,
@@ -81,7 +81,7 @@ def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | P
     It may also be a zero-argument callable returning the model, called only on a cache miss
     (a separate reference model is then never loaded when the cache hits).
     `dtype`: autocast dtype the training forward uses (None: float32); part of the key.
-    `share_prompt`: one [prompt | chosen | rejected] row per pair (as the training forward), when
+    `share_prompt`: one [shared prefix | chosen rest | rejected rest] row per pair (as the training forward), when
     the model supports it; part of the key.
     """
     key = cache_key(fingerprint, pairs, dtype=dtype, device=device, share_prompt=share_prompt)

@@ -60,17 +60,22 @@ def test_shared_prompt_logps_and_grads_match_the_two_row_layout(tiny, impl):
 
 
 def test_rejected_tokens_never_see_the_chosen_ones(tiny):
-    """Changing the chosen response must leave the rejected log-probs exactly as they were."""
-    from harness.data.shared_prompt import collate_shared
+    """Changing the chosen response after the shared prefix leaves the rejected log-probs exactly as they were."""
+    from harness.data.shared_prompt import collate_shared, common_prefix
     from harness.logps import sequence_logps
 
     _, tok, model = tiny
-    pairs = _pairs(tok, n=3)
-    swapped = [TokenizedPair(p.index, p.prompt_id, p.prompt_ids, tuple(reversed(p.chosen_ids)), p.rejected_ids)
-               for p in pairs]
+    pairs = [p for p in _pairs(tok, n=8) if len(p.chosen_ids) > common_prefix(p.chosen_ids, p.rejected_ids) + 2][:3]
+    assert pairs
+
+    def changed(p):  # keep the shared prefix and the first differing token; change the rest
+        k = common_prefix(p.chosen_ids, p.rejected_ids) + 1
+        rest = tuple(3 if t != 3 else 4 for t in p.chosen_ids[k:])
+        return TokenizedPair(p.index, p.prompt_id, p.prompt_ids, p.chosen_ids[:k] + rest, p.rejected_ids)
+
     with torch.no_grad():
         a = sequence_logps(model, collate_shared(pairs, tok.pad_token_id)).logps
-        b = sequence_logps(model, collate_shared(swapped, tok.pad_token_id)).logps
+        b = sequence_logps(model, collate_shared([changed(p) for p in pairs], tok.pad_token_id)).logps
     n = len(pairs)
     assert torch.equal(a[n:], b[n:])
     assert not torch.allclose(a[:n], b[:n])  # the test can fail: the chosen side did change
@@ -90,6 +95,13 @@ def test_collate_shared_layout():
     assert b["score_pos"].tolist() == [1, 2, 3, 1, 6, 6, 8] and b["targets"].tolist() == [7, 8, 9, 10, 7, 11, 12]
     assert b["score_rows"].tolist() == [0, 0, 0, 2, 1, 3, 3]
     assert b["response_lengths"].tolist() == [3, 1, 1, 2] and int(b["pair_tokens"]) == (2 * 2 + 4) + (2 + 3)
+    # a common response prefix (7, 8) is computed once and scored for both responses
+    r = TokenizedPair(2, "c", (5,), (7, 8, 9), (7, 8, 4, 6))
+    c = collate_shared([r], pad_id=0)
+    assert c["input_ids"].tolist() == [[5, 7, 8, 9, 4, 6]] and c["position_ids"].tolist() == [[0, 1, 2, 3, 3, 4]]
+    assert c["segments"].tolist() == [[PROMPT, PROMPT, PROMPT, CHOSEN, REJECTED, REJECTED]]
+    assert c["score_pos"].tolist() == [0, 1, 2, 0, 1, 2, 4] and c["targets"].tolist() == [7, 8, 9, 7, 8, 4, 6]
+    assert c["score_rows"].tolist() == [0, 0, 0, 1, 1, 1, 1] and int(c["pair_tokens"]) == 2 + 3 + 4
     m = attention_mask(b["segments"])[0, 0]
     assert m[5].tolist() == [True, True, False, False, False, True]  # rejected: prompt + itself only
     assert m[4].tolist() == [True] * 5 + [False]  # chosen: causal

@@ -6,7 +6,7 @@
 
 Needs only torch + transformers (no vLLM, no internet): a randomly initialised Llama-config model
 (~1.1B parameters by default, TinyLlama's shape), random token pairs, and the trainer's own
-pieces — `collate_shared` (one [prompt | chosen | rejected] row per pair, the trainer's default;
+pieces — `collate_shared` (one [shared prefix | chosen rest | rejected rest] row per pair, the trainer's default;
 `--layout rows`: `collate`, two rows per pair), `sequence_logps` (logits only on response
 tokens), the registered losses, fp32 master weights with bf16 autocast, fused AdamW. Reference
 log-probs are computed once up front, as in a sweep. For each loss it runs warm-up steps, then
@@ -111,7 +111,9 @@ def run(args) -> int:
         model.model = torch.compile(model.model)
     n_params = sum(p.numel() for p in model.parameters())
     n_embed = model.get_input_embeddings().weight.numel()
-    seq = args.prompt_len + (2 if shared else 1) * args.response_len  # one row's length
+    # one row's length; the random rejected response shares the chosen one's first half, which the
+    # shared layout computes once
+    seq = args.prompt_len + args.response_len + (args.response_len - args.response_len // 2 if shared else 0)
     flops_per_token = 6 * (n_params - n_embed) + 12 * args.layers * args.hidden * seq
     peak = measured_peak_tflops(torch, device, n=8192 if device == "cuda" else 512)
     steps = args.warmup + args.timed

@@ -85,7 +85,7 @@ class TrainConfig:
     # more, and oversubscribed threads stall on a busy machine), else all physical cores
     threads: int = F(default=0, metadata=nonnegative)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    # One row per pair, [prompt | chosen | rejected], the prompt computed once (harness/data/
+    # One row per pair, the prompt and the responses' common opening computed once (harness/data/
     # shared_prompt.py); used when the model's attention takes a custom mask (sdpa, eager).
     share_prompt: bool = True
 

@@ -43,7 +43,7 @@ class Session:
     dtype: torch.dtype | None  # autocast dtype; None = float32
     model_path: Path
     reference: str  # "initial policy" or the reference directory
-    share_prompt: bool = False  # one [prompt | chosen | rejected] row per pair (data/shared_prompt.py)
+    share_prompt: bool = False  # one [shared prefix | chosen rest | rejected rest] row per pair (data/shared_prompt.py)
 
     @property
     def ref_cache_hit(self) -> bool | None:
