@@ -117,7 +117,8 @@ def run_config(c: dict, loss: str = "dpo", beta: float | None = None):
 def harness_worker(c: dict) -> dict:
     import tempfile
 
-    import transformers  # noqa: F401  (imported before the clock starts, as on the TRL side)
+    # imported before the clock starts, as TRL's side imports trl (and with it these) first
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
     from harness.results import ResultStore
     from harness.trainer import train_run
