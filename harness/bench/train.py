@@ -3,6 +3,7 @@
     harness bench train                           # tiny model on arithmetic pairs
     harness bench train --model smollm2 --lora    # SmolLM2-135M + LoRA on hh-rlhf pairs
     harness bench train --json                    # one JSON object with medians and the ratio
+    harness bench train --model smollm2 --lora --data gsm8k-pairs   # another dataset
 
 Both sides: loss DPO (TRL `loss_type="sigmoid"`, `precompute_ref_log_probs=True`), the same
 pairs in the same tokenisation, batch size, max lengths, steps, lr schedule, fp32 on CPU (bf16
@@ -36,11 +37,13 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 30 tiny, 4 smollm2)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--pairs", type=int, default=None, help="training pairs (default: steps x batch size)")
+    p.add_argument("--data", default=None, help="dataset spec instead of the preset's (e.g. gsm8k-pairs)")
     p.add_argument("--threads", type=int, default=0, help="torch threads, the same on both sides (0: all cores)")
 
 
 def configs(args) -> dict:
     name, spec, max_p, max_r, batch = PRESETS[args.model]
+    spec = getattr(args, "data", None) or spec
     import os
 
     steps = args.steps or (30 if args.model == "tiny" else 4)
@@ -234,7 +237,8 @@ def check_equal_inputs(cmp) -> str:
 def run(args) -> int:
     from harness.bench.common import alternate, finish
 
-    cmp = alternate("train-" + args.model + ("-lora" if args.lora else ""), ("harness-train", "trl-train"),
+    name = "train-" + args.model + ("-lora" if args.lora else "") + (f"-{args.data.split(':')[0]}" if args.data else "")
+    cmp = alternate(name, ("harness-train", "trl-train"),
                     configs(args), repeats=args.repeats, metric="tokens_per_s", higher_is_better=True,
                     goal=">= 1.5x TRL's tokens/s at no more peak memory")
     print(check_equal_inputs(cmp))
