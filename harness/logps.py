@@ -48,14 +48,15 @@ def _split_head(model):
     return decoder, head
 
 
-# attention implementations that honour a custom 4-D mask (the shared-prompt layout needs one)
-_MASK_DTYPE = {"sdpa": None, "eager": "additive"}
+# attention implementations that honour a custom 4-D mask (the shared-prefix layout needs one);
+# SDPA takes a boolean mask, eager attention adds it to the scores
+_MASK_IMPLS = ("sdpa", "eager")
 
 
 def supports_shared_prompt(model) -> bool:
     """Whether `model` can take the one-row-per-pair layout (`collate_shared`)."""
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    return impl in _MASK_DTYPE
+    return impl in _MASK_IMPLS
 
 
 def sequence_logps(model, batch: dict) -> SequenceLogps:
@@ -85,8 +86,8 @@ def _shared_prompt_logps(model, batch: dict) -> SequenceLogps:
     if not supports_shared_prompt(model):
         raise ValueError(f"attention implementation {model.config._attn_implementation!r} ignores custom masks: "
                          "use the two-row layout (tokenize.collate)")
-    additive = _MASK_DTYPE[model.config._attn_implementation] and next(model.parameters()).dtype
-    mask = attention_mask(segments, additive_dtype=additive or None)
+    eager = model.config._attn_implementation == "eager"
+    mask = attention_mask(segments, additive_dtype=next(model.parameters()).dtype if eager else None)
     kw = dict(input_ids=input_ids, attention_mask=mask, position_ids=batch["position_ids"], use_cache=False)
     split = _split_head(model)
     if split is not None:

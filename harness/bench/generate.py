@@ -5,10 +5,11 @@
 Both sides: the same model directory (SmolLM2-135M-Instruct built offline from the PyPI GGUF, or
 the tiny model), the same real hh-rlhf prompts rendered with the chat template, greedy decoding
 with exactly `--max-new-tokens` new tokens per prompt (EOS ignored, so both produce the same
-number of tokens), fp32 on CPU / bf16 on CUDA unless `--dtype` says otherwise. Metric: generated tokens per second at each batch
-size; engine start-up (model load, and for vLLM the engine and KV cache) is reported separately
-and not counted. Also reported: `prefill_s_b*` (a one-token generation of the same batch: the
-prompts' forward) and `decode_tokens_per_s_b*` (the tokens after the first, over the time after it). Goal: vLLM >= 5x HF at batch 32.
+number of tokens), fp32 on CPU / bf16 on CUDA unless `--dtype` says otherwise. Metric: generated
+tokens per second at each batch size; engine start-up (model load, and for vLLM the engine and KV
+cache) is reported separately and not counted. Also reported: `prefill_s_b*` (a one-token
+generation of the same batch: the prompts' forward) and `decode_tokens_per_s_b*` (the tokens
+after the first, over the time after it). Goal: vLLM >= 5x HF at batch 32.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _setup(c: dict):
 
 
 def _dtype(c: dict, device: str) -> str:
-    return c.get("dtype", "auto") if c.get("dtype", "auto") != "auto" else ("bfloat16" if device == "cuda" else "float32")
+    dtype = c.get("dtype", "auto")
+    return dtype if dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
 
 
 def vllm_worker(c: dict) -> dict:
@@ -135,7 +137,8 @@ def run(args) -> int:
     model_dir = str(_model_dir({"model": name, "data": data, "pairs": 256, "seed": 0}))
     c = {"model_dir": model_dir, "batch_sizes": sizes, "max_new_tokens": args.max_new_tokens, "threads": args.threads,
          "dtype": args.dtype}
-    cmp = alternate(f"generate-{args.model}" + ("" if args.dtype == "auto" else f"-{args.dtype}"), ("vllm-generate", "hf-generate"), {"vllm-generate": c, "hf-generate": c},
+    bench = f"generate-{args.model}" + ("" if args.dtype == "auto" else f"-{args.dtype}")
+    cmp = alternate(bench, ("vllm-generate", "hf-generate"), {"vllm-generate": c, "hf-generate": c},
                     repeats=args.repeats, metric=f"tokens_per_s_b{max(sizes)}", higher_is_better=True,
                     goal=f">= 5x HF generate's tokens/s at batch {max(sizes)}")
     same = cmp.runs["vllm-generate"][0]["first_completion"] == cmp.runs["hf-generate"][0]["first_completion"]

@@ -6,15 +6,15 @@
 
 Needs only torch + transformers (no vLLM, no internet): a randomly initialised Llama-config model
 (~1.1B parameters by default, TinyLlama's shape), random token pairs, and the trainer's own
-pieces — `collate_shared` (one [shared prefix | chosen rest | rejected rest] row per pair, the trainer's default;
-`--layout rows`: `collate`, two rows per pair), `sequence_logps` (logits only on response
+pieces — `collate_shared` (one [shared prefix | chosen rest | rejected rest] row per pair, the
+trainer's default; `--layout rows`: `collate`, two rows per pair), `sequence_logps` (logits only on response
 tokens), the registered losses, fp32 master weights with bf16 autocast, fused AdamW. Reference
 log-probs are computed once up front, as in a sweep. For each loss it runs warm-up steps, then
 timed steps, and prints tokens/s (pair tokens, 2P + C + R a pair, the unit of `harness bench
 train` under either layout), peak memory and MFU = model FLOPs per second / the card's measured
 bf16 matmul peak (model FLOPs per *processed* token: 6 x non-embedding params + 12 x layers x
-hidden x row length, the PaLM convention; the shared layout processes P + C + R a pair). It also checks that each loss is finite and that
-MinorDPO's first step equals DPO's (policy == reference). If TRL is importable, `harness bench
+hidden x row length, the PaLM convention; the shared layout processes P + C + R - k a pair). It
+also checks that each loss is finite and that MinorDPO's first step equals DPO's (policy == reference). If TRL is importable, `harness bench
 train` runs on the GPU too. Goal on an H100/H200: MFU >= 45%.
 """
 
@@ -111,10 +111,6 @@ def run(args) -> int:
         model.model = torch.compile(model.model)
     n_params = sum(p.numel() for p in model.parameters())
     n_embed = model.get_input_embeddings().weight.numel()
-    # one row's length; the random rejected response shares the chosen one's first half, which the
-    # shared layout computes once
-    seq = args.prompt_len + args.response_len + (args.response_len - args.response_len // 2 if shared else 0)
-    flops_per_token = 6 * (n_params - n_embed) + 12 * args.layers * args.hidden * seq
     peak = measured_peak_tflops(torch, device, n=8192 if device == "cuda" else 512)
     steps = args.warmup + args.timed
     pairs = random_pairs(args, args.vocab, args.pairs * steps)
@@ -124,6 +120,10 @@ def run(args) -> int:
 
     def processed(batch) -> int:  # tokens the model actually ran over
         return int((batch["segments"] >= 0).sum() if shared else batch["attention_mask"].sum())
+
+    # the mean row length, read from the batch itself (the attention term of the FLOPs)
+    seq = processed(batches[0]) // batches[0]["input_ids"].shape[0]
+    flops_per_token = 6 * (n_params - n_embed) + 12 * args.layers * args.hidden * seq
 
     def logps(batch):
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else contextlib.nullcontext()

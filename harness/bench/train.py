@@ -12,8 +12,8 @@ differently (TRL cuts prompt + completion at `max_length` keeping the start; the
 the prompt's end and each response's start) and TRL renders a conversational completion through
 the chat template, so the bench keeps only pairs that neither side truncates, writes them to one
 JSONL file both sides read, and gives TRL the prompt already rendered by the chat template (the
-text the harness tokenises) with the plain response, to which TRL appends EOS as the harness does. The metric is training throughput: real
-(non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus wall time (`wall_s`:
+text the harness tokenises) with the plain response, to which TRL appends EOS as the harness does.
+The metric is training throughput: real (non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus wall time (`wall_s`:
 after importing torch + transformers, on both sides; `process_wall_s`: the whole process) and
 peak memory. Before timing anything the two sides' reference log-probs of the first pairs
 are compared, so the comparison is of equals.
@@ -21,6 +21,7 @@ are compared, so the comparison is of equals.
 
 from __future__ import annotations
 
+import os
 import time
 
 # model preset -> (model name, dataset spec, max_prompt_len, max_response_len, default batch size)
@@ -44,8 +45,6 @@ def add_arguments(p) -> None:
 def configs(args) -> dict:
     name, spec, max_p, max_r, batch = PRESETS[args.model]
     spec = getattr(args, "data", None) or spec
-    import os
-
     steps = args.steps or (30 if args.model == "tiny" else 4)
     # Both sides get the same explicit thread count: the harness trainer would otherwise pick 1
     # thread for small models while TRL keeps torch's default.
