@@ -189,18 +189,98 @@ def test_main_table_rows_and_columns(results):
         assert cell.text == f"{cell.mean:.3f} ± {cell.half:.3f}"
 
 
-def test_single_seed_cells_have_no_interval(tmp_path):
+def _drop_runs(src: Path, dst: Path, drop) -> Path:
+    """A copy of the results folder `src` without the grid runs whose config `drop(cfg)` is true."""
+    shutil.copytree(src, dst)
+    store = ResultStore(dst)
+    for part in (dst / "runs").glob("*.parquet"):
+        if drop(json.loads(store.read("runs", part.stem)["config_json"][0])):
+            part.unlink()
+    return dst
+
+
+def test_single_seed_cells_have_no_interval(results, tmp_path):
     from harness.report.table import main_table
     from harness.summary import aggregate, load_results
 
-    root = make_results(tmp_path / "r")
-    for part in (root / "runs").glob("*.parquet"):  # keep seed 0 only
-        if json.loads(ResultStore(root).read("runs", part.stem)["config_json"][0])["train"]["seed"] != 0:
-            part.unlink()
-    res = load_results(root)
+    res = load_results(_drop_runs(results, tmp_path / "r", lambda c: c["train"]["seed"] != 0))
     table = main_table(res, aggregate(res))
     assert all(" ± " not in c.text for row in table.rows for c in row)
     assert not any(math.isnan(c.mean) for row in table.rows for c in row if c.mean is not None)
+
+
+# ---------------------------------------------------------------- plots
+def test_curves_legend_names_every_series_drawn_in_any_panel(results, tmp_path):
+    from harness.report.plots import curves_figure
+    from harness.summary import load_results
+
+    # the SFT control only at the high learning rate: absent from the first panel (low lr, β=0.1)
+    root = _drop_runs(results, tmp_path / "r", lambda c: c["name"] == "sft" and c["train"]["learning_rate"] == 2e-4)
+    fig = curves_figure(load_results(root))
+    drawn: dict[str, set] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_"):  # the zero line is unlabelled
+                drawn.setdefault(line.get_label(), set()).add(line.get_color())
+    assert "sft" not in {line.get_label() for line in fig.axes[0].get_lines()} and "sft" in drawn
+    (legend,) = fig.legends
+    entries = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    assert len(entries) == len(legend.get_texts())  # one entry per series, not one per line
+    assert set(entries) == set(drawn) | {"chosen r_w", "rejected r_l"}
+    for label, colors in drawn.items():
+        assert colors == {entries[label].get_color()}  # one colour per series, in every panel
+    assert entries["chosen r_w"].get_linestyle() == "-" and entries["rejected r_l"].get_linestyle() == "--"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _errorbars(ax) -> list:
+    from matplotlib.container import ErrorbarContainer
+
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_frontier_log_kl_error_bars_and_chosen_y(results):
+    import matplotlib.pyplot as plt
+
+    from harness.report.plots import frontier_figure
+    from harness.summary import aggregate, load_results
+
+    res = load_results(results)
+    agg = aggregate(res)
+    fig = frontier_figure(res, agg)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert "reward" in ax.get_ylabel() and "reward" in fig.get_suptitle()
+    # the reference has KL 0: drawn at the floor, and the label says so
+    assert "≤ 0 drawn at" in ax.get_xlabel()
+    assert all(x > 0 for line in ax.get_lines() for x in line.get_xdata())
+    # every cell has >=2 evaluated seeds (the diverged run leaves 2): bars on both axes for each
+    cells = set(agg.loc[agg["metric"] == "kl_mean", "cell"]) & set(agg.loc[agg["metric"] == "reward_mean", "cell"])
+    bars = _errorbars(ax)
+    assert len(bars) == len(cells) == 2 * 2 * 2 + 2
+    assert all(b.has_xerr and b.has_yerr for b in bars)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"dpo", "minor_dpo", "sft", "β=0.1", "β=0.5", "lr=0.0002", "lr=0.001"} <= labels
+    assert not ax.texts  # no per-point annotations to overlap: β is the marker
+    plt.close(fig)
+
+    fig = frontier_figure(res, agg, ys=("verifier_accuracy", "reward_mean"))
+    assert fig.axes[0].get_ylabel().startswith("verifier acc") and "verifier acc" in fig.get_suptitle()
+    plt.close(fig)
+
+
+def test_frontier_single_seed_has_points_but_no_error_bars(results, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from harness.report.plots import frontier_figure
+    from harness.summary import aggregate, load_results
+
+    res = load_results(_drop_runs(results, tmp_path / "r", lambda c: c["train"]["seed"] != 0))
+    fig = frontier_figure(res, aggregate(res))
+    assert not _errorbars(fig.axes[0]) and fig.axes[0].get_lines()
+    plt.close(fig)
 
 
 def test_report_rejects_folder_without_runs(tmp_path):

@@ -25,9 +25,11 @@ def report_options(root: Path) -> dict:
 
 
 def write_report(root: str | Path, *, title: str | None = None, metrics: list[str] | None = None,
-                 plots: bool | None = None, formats=("md", "tex", "html")) -> list[Path]:
+                 plots: bool | None = None, formats=("md", "tex", "html"),
+                 sections: list[tuple[str, list[str]]] | None = None) -> list[Path]:
+    """`sections`: [(heading, lines)] shown before the tables in md and html (e.g. a verdict)."""
     from harness.report import plots as plotting
-    from harness.report.render import html_page, render_latex, render_markdown
+    from harness.report.render import html_page, render_latex, render_markdown, render_markdown_section
     from harness.report.table import main_table, runs_table
     from harness.summary import aggregate, load_results
 
@@ -60,14 +62,15 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
                 written.append(path)
                 images[name] = path.read_bytes()
     if "md" in formats:
-        md = [f"# {title}", "", *intro, "", render_markdown(main), render_markdown(per_run)]
+        md = [f"# {title}", "", *intro, "", *(render_markdown_section(h, lines) for h, lines in sections or ()),
+              render_markdown(main), render_markdown(per_run)]
         md += [f"## {captions[n]}\n\n![{n}]({n})\n" for n in images]
         written.append(_write(root / "report.md", "\n".join(md)))
     if "tex" in formats:
         written.append(_write(root / "report.tex", render_latex(main, label=f"tab:{_slug(suite)}")))
     if "html" in formats:
-        written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro,
-                                                              images=images, captions=captions)))
+        written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro, images=images,
+                                                              captions=captions, sections=sections)))
     return written
 
 

@@ -2,7 +2,7 @@
 
     md = render_markdown(table)
     tex = render_latex(table)          # \\begin{table}...\\end{table}; needs \\usepackage{booktabs}
-    html = html_page(title, [table], images={"curves.png": png_bytes})
+    html = html_page(title, [table], images={"curves.png": png_bytes}, sections=[("Verdict", lines)])
 
 Renderers only decide markup; every number and its text come from the table model.
 LaTeX escapes the specials (``_`` in loss names above all) and maps ± and Greek letters to math.
@@ -22,6 +22,10 @@ from harness.report.table import Table
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def render_markdown_section(heading: str, lines: list[str], *, level: int = 2) -> str:
+    return "\n".join([f"{'#' * level} {heading}", ""] + [f"- {line}" for line in lines]) + "\n"
 
 
 def render_markdown(table: Table, *, level: int = 2) -> str:
@@ -88,9 +92,17 @@ def render_html_table(table: Table) -> str:
             f"<tbody>\n{body}\n</tbody>\n</table>\n{notes}")
 
 
+def render_html_section(heading: str, lines: list[str]) -> str:
+    """A heading and a bullet list (one claim a line): text only, every line escaped."""
+    items = "\n".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f"<h2>{html.escape(heading)}</h2>\n<ul>\n{items}\n</ul>"
+
+
 def html_page(title: str, tables: list[Table], *, intro: list[str] = (), images: dict[str, bytes] | None = None,
-              captions: dict[str, str] | None = None) -> str:
+              captions: dict[str, str] | None = None, sections: list[tuple[str, list[str]]] | None = None) -> str:
+    """`sections` ([(heading, lines)], e.g. a verdict) come before the tables: read first."""
     parts = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(line)}</p>" for line in intro]
+    parts += [render_html_section(heading, lines) for heading, lines in sections or ()]
     parts += [render_html_table(t) for t in tables]
     for name, data in (images or {}).items():
         uri = "data:image/png;base64," + base64.b64encode(data).decode()
