@@ -9,6 +9,7 @@ with `add_arguments(parser)` and `run(args) -> int`, imported only when needed.
     harness baseline record RESULTS_DIR --to baselines/NAME --reason "..."
     harness report RESULTS_DIR
     harness bench train|sweep|generate|gpu
+    harness reference build|check tiny-arith-sft
 
 Bad input (a `HarnessError`) prints one line and exits 2; no traceback.
 """
@@ -34,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("harness.commands.baseline", "record a baseline from results"),
     "report": ("harness.commands.report", "write Markdown/LaTeX/HTML tables and plots"),
     "bench": ("harness.commands.bench", "benchmarks against TRL and HF generate"),
+    "reference": ("harness.commands.reference", "rebuild or re-measure a pinned reference model"),
 }
 
 

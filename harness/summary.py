@@ -40,8 +40,12 @@ class Metric:
     header: str  # short column header
     description: str
     agg: str = "mean"  # "mean": mean ± CI over seeds; "sum": a count over seeds (k/n)
-    tol_abs: float = 0.05  # default regression tolerance written into new baselines
-    tol_seeds: float | None = 3.0  # ... and in units of the baseline's seed standard deviation
+    # Regression defaults written into new baselines (harness.regress): a move is flagged only when
+    # a test over seeds finds it and it is larger than this practical floor, max(abs, rel x |baseline|).
+    tol_abs: float = 0.05
+    tol_rel: float = 0.0
+    exact: bool = False  # no test: any move beyond the floor is a regression (crash counts are not noise)
+    needs_rm: bool = False  # judged by the reward model: no signal (not shown as a finding) when it is at chance
     higher_is_better: bool | None = None
     digits: int = 3
 
@@ -49,31 +53,39 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric")
 for _m in [
     # evaluation (harness.evaluation writes these to `evals`, with bootstrap CIs over prompts)
-    Metric("reward_mean", "reward", "mean reward-model score of generations", tol_abs=0.1, higher_is_better=True),
+    Metric("reward_mean", "reward", "mean reward-model score of generations", tol_abs=0.1, needs_rm=True,
+           higher_is_better=True),
     Metric("winrate_vs_ref", "win-rate", "share of prompts where the reward model prefers the run's generation "
-           "to the reference policy's", higher_is_better=True),
+           "to the reference policy's", needs_rm=True, higher_is_better=True),
     Metric("verifier_accuracy", "verifier acc", "share of generations whose final answer is correct",
            higher_is_better=True),
-    Metric("kl_mean", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, higher_is_better=False),
-    Metric("chosen_logratio", "held-out chosen log-ratio", "log pi/pi_ref of held-out chosen responses", tol_abs=0.5),
-    Metric("rejected_logratio", "held-out rejected log-ratio", "log pi/pi_ref of held-out rejected responses", tol_abs=0.5),
+    Metric("kl_mean", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, tol_rel=0.25,
+           higher_is_better=False),
+    Metric("chosen_logratio", "held-out chosen log-ratio", "log pi/pi_ref of held-out chosen responses", tol_abs=0.5,
+           tol_rel=0.25),
+    Metric("rejected_logratio", "held-out rejected log-ratio", "log pi/pi_ref of held-out rejected responses",
+           tol_abs=0.5, tol_rel=0.25),
     Metric("stop_rate", "stop rate", "share of generations that ended with EOS"),
-    Metric("chosen_logp", "held-out chosen log-prob", "log pi of held-out chosen responses", tol_abs=1.0),
-    Metric("rejected_logp", "held-out rejected log-prob", "log pi of held-out rejected responses", tol_abs=1.0),
+    Metric("chosen_logp", "held-out chosen log-prob", "log pi of held-out chosen responses", tol_abs=1.0, tol_rel=0.25),
+    Metric("rejected_logp", "held-out rejected log-prob", "log pi of held-out rejected responses", tol_abs=1.0,
+           tol_rel=0.25),
     Metric("completion_tokens_mean", "tokens", "mean generated tokens", tol_abs=2.0),
-    Metric("rm_heldout_accuracy", "RM acc", "the reward model's own held-out pair accuracy", tol_abs=0.0),
+    Metric("rm_heldout_accuracy", "RM acc", "the reward model's own held-out pair accuracy", tol_abs=0.05,
+           higher_is_better=True),
     # training (the last steps of `steps`)
-    Metric("final_logratio_chosen", "chosen log-ratio", "final log pi/pi_ref of the chosen response", tol_abs=0.5),
-    Metric("final_logratio_rejected", "rejected log-ratio", "final log pi/pi_ref of the rejected response", tol_abs=0.5),
+    Metric("final_logratio_chosen", "chosen log-ratio", "final log pi/pi_ref of the chosen response", tol_abs=0.5,
+           tol_rel=0.25),
+    Metric("final_logratio_rejected", "rejected log-ratio", "final log pi/pi_ref of the rejected response", tol_abs=0.5,
+           tol_rel=0.25),
     Metric("final_reward_accuracy", "reward acc", "final share of pairs with r_w > r_l", higher_is_better=True),
-    Metric("final_reward_margin", "margin", "final beta * (r_w - r_l)", tol_abs=0.5),
+    Metric("final_reward_margin", "margin", "final beta * (r_w - r_l)", tol_abs=0.5, tol_rel=0.25),
     Metric("final_frac_chosen_below_ref", "displaced", "final share of pairs whose chosen log-ratio is < 0",
            higher_is_better=False),
     Metric("final_frac_rejected_above_ref", "rejected above ref", "final share of pairs with r_l > 0"),
     # outcomes (`runs`)
     Metric("diverged", "diverged", "runs stopped as diverged (count over seeds)", agg="sum", tol_abs=0,
-           tol_seeds=None, higher_is_better=False, digits=0),
-    Metric("failed", "failed", "runs that failed (count over seeds)", agg="sum", tol_abs=0, tol_seeds=None,
+           higher_is_better=False, digits=0),
+    Metric("failed", "failed", "runs that failed (count over seeds)", agg="sum", tol_abs=0, exact=True,
            higher_is_better=False, digits=0),
 ]:
     METRICS.register(_m.name, _m)
@@ -110,6 +122,40 @@ def main_columns(available) -> list[str]:
     return [m for m in MAIN_COLUMNS if m in have] + sorted(m for m in have if m.startswith("lmeval/"))
 
 
+@dataclasses.dataclass(frozen=True)
+class RMSignal:
+    """Whether the suite's reward model judges at all. Two checks, each with a 95% interval:
+    - its held-out pairwise accuracy (Wilson interval over its held-out pairs);
+    - where a verifier scored the same generations, its agreement with the verifier: the AUC of
+      reward for correct vs wrong answers (Hanley–McNeil interval). A reward model can rank its
+      own held-out pairs well and still reward what the policies produce for the wrong reasons
+      (see harness.scoring.rm_implicit); this catches that on the very samples it scored.
+    When either interval includes 0.5 the reward model is at chance for this suite, and every
+    metric it produces (`Metric.needs_rm`) carries no information: reports do not present them
+    as findings and `harness regress` does not test them."""
+
+    accuracy: float
+    n: int  # held-out pairs
+    ci_low: float
+    ci_high: float
+    verifier_auc: float = math.nan  # nan: no verifier on these generations
+    auc_low: float = math.nan
+    auc_high: float = math.nan
+
+    @property
+    def informative(self) -> bool:
+        return self.ci_low > 0.5 and (math.isnan(self.verifier_auc) or self.auc_low > 0.5)
+
+    def describe(self) -> str:
+        text = (f"reward model's held-out pairwise accuracy is {self.accuracy:.3f} (95% CI {self.ci_low:.3f}–"
+                f"{self.ci_high:.3f}, {self.n} pairs)")
+        if not math.isnan(self.verifier_auc):
+            text += (f" and its agreement with the verifier on the generations it scored is AUC {self.verifier_auc:.3f} "
+                     f"(95% CI {self.auc_low:.3f}–{self.auc_high:.3f})")
+        return text + (": it judges better than chance" if self.informative else
+                       ": it is at chance here, so its rewards and win-rates are not findings")
+
+
 @dataclasses.dataclass
 class Results:
     root: Path
@@ -118,6 +164,7 @@ class Results:
     metrics: Any  # pandas DataFrame: run_id, metric, value
     steps: Any  # the grid runs' steps rows
     reference: dict[str, dict[str, float]]  # reference policy id -> its evaluation metrics
+    rm: RMSignal | None = None  # None: no reward model scored these runs
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -153,7 +200,33 @@ def load_results(root: str | Path) -> Results:
     steps = store.read("steps")
     steps = steps[steps["run_id"].isin(runs["run_id"])]
     metrics = run_metrics(store, runs, steps)
-    return Results(root, runs.reset_index(drop=True), keys, metrics, steps, reference_metrics(store))
+    return Results(root, runs.reset_index(drop=True), keys, metrics, steps, reference_metrics(store), rm_signal(store))
+
+
+def rm_signal(store) -> RMSignal | None:
+    """The reward model's held-out accuracy as `evals` recorded it (one RM scores a whole suite)."""
+    from harness.stats import wilson_interval
+
+    evals = store.read("evals")
+    if evals.empty or "metric" not in evals:
+        return None
+    rows = evals[evals["metric"] == "rm_heldout_accuracy"].dropna(subset=["value"])
+    if rows.empty:
+        return None
+    acc, n = float(rows["value"].iloc[-1]), int(rows["n"].fillna(0).iloc[-1])
+    lo, hi = wilson_interval(acc * n, n)
+    auc = auc_interval(store.read("scores"))
+    return RMSignal(acc, n, lo, hi, *auc)
+
+
+def auc_interval(scores) -> tuple[float, float, float]:
+    """AUC of `reward` separating `correct` from wrong samples, with a Hanley–McNeil 95% interval."""
+    from harness.stats import auc_with_interval
+
+    if scores.empty or not {"reward", "correct"} <= set(scores.columns):
+        return math.nan, math.nan, math.nan
+    both = scores[["reward", "correct"]].dropna()
+    return auc_with_interval(both["reward"].tolist(), both["correct"].tolist())
 
 
 def reference_metrics(store) -> dict[str, dict[str, float]]:

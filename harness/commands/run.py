@@ -19,7 +19,10 @@ import argparse
 def _options(p):
     p.add_argument("--out", help="results folder (default: results/<suite name>)")
     p.add_argument("--dry-run", action="store_true", help="print the expanded runs and their state; train nothing")
-    p.add_argument("--executor", default="local", help="how runs are executed (default: local, sequential)")
+    p.add_argument("--executor", default=None,
+                   help="how runs are executed: local (one after the other) | pool (worker processes); "
+                        "default: the suite's executor block, else local")
+    p.add_argument("--workers", type=int, default=None, help="pool: worker processes (0: one per physical core)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
 
@@ -36,7 +39,7 @@ def _reparse(args) -> None:
     p.add_argument("overrides", nargs="*")
     rest = p.parse_intermixed_args(args.overrides)
     args.overrides = rest.overrides
-    for name in ("out", "executor"):
+    for name in ("out", "executor", "workers"):
         if getattr(rest, name) != p.get_default(name):
             setattr(args, name, getattr(rest, name))
     args.dry_run, args.no_report = args.dry_run or rest.dry_run, args.no_report or rest.no_report
@@ -65,5 +68,6 @@ def run(args) -> int:
         return 0
     from harness.suite.runner import run_suite
 
-    summary = run_suite(suite, out, executor=args.executor, report=False if args.no_report else None)
+    summary = run_suite(suite, out, executor=args.executor, workers=args.workers,
+                        report=False if args.no_report else None)
     return 1 if summary.incomplete else 0

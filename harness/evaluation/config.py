@@ -72,8 +72,15 @@ class RewardTrainConfig:
 
     data: str  # preference pairs: a dataset spec (harness.data.load_pairs), e.g. arith, hh-rlhf
     options: dict[str, Any] = F(default_factory=dict)  # adapter options
+    # classifier: a Bradley-Terry head on the backbone (harness.scoring.rm_train); implicit: a policy
+    # trained from the backbone with `loss`, scoring with that loss's reward (harness.scoring.rm_implicit)
+    kind: Literal["classifier", "implicit"] = "classifier"
+    loss: str = "simpo"  # implicit: any registered loss (`harness ls losses`)
+    beta: float = F(default=2.0, metadata=positive)  # implicit: the loss's beta (scales scores, not their order)
+    params: dict[str, Any] = F(default_factory=dict)  # implicit: the loss's parameters, e.g. {gamma: 0.5}
     limit: int | None = F(default=None, metadata=at_least_one)  # the first N pairs (train + held out)
-    # "minilm" (all-MiniLM-L6-v2, packaged) | "@sft" (the suite's SFT checkpoint, a decoder RM) | DIR | hub id
+    # "minilm" (all-MiniLM-L6-v2, packaged) | "@sft" (the suite's SFT checkpoint, a decoder RM) | a registered
+    # model (e.g. the pinned tiny-arith-sft) | DIR | hub id
     backbone: str = "minilm"
     heldout: float = F(default=0.2, metadata=in_range(0, 1, hi_open=True))  # by prompt: rm_heldout_accuracy
     epochs: int = F(default=2, metadata=at_least_one)

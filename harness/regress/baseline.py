@@ -1,21 +1,24 @@
-"""Baselines: a reviewed snapshot of a suite's aggregated metrics, with tolerances and stated
-expectations. A baseline is a folder:
+"""Baselines: a reviewed snapshot of a suite's aggregated metrics, with the rules `harness regress`
+decides by and stated expectations. A baseline is a folder:
 
     baselines/minordpo-arith/
-      baseline.yaml     # suite, suite hash, reason, env, tolerances, expectations (edit by hand)
-      metrics.parquet   # one row per (grid cell, metric): n, mean, std, ci_low, ci_high, values
+      baseline.yaml     # suite, suite hash, reason, env, test, tolerances, expectations (edit by hand)
+      metrics.parquet   # one row per (grid cell, metric): n, mean, std, ci_low, ci_high, values (per seed)
 
     record_baseline("results/minordpo-arith", "baselines/minordpo-arith", reason="calibrated sizes")
     base = load_baseline("baselines/minordpo-arith")
 
-Tolerances (per metric): a move of the cell mean is within tolerance when
-``|current - baseline| <= max(abs, seeds * baseline seed std)``; `seeds` applies only where the
-baseline has >= 2 seeds; `direction: worse` only flags moves in the bad direction of the metric
-(for metrics whose good direction the catalogue in harness.summary does not know, such as
-lm-eval's, it is the same as `both`).
-Re-recording keeps the file's tolerances and expectations (they are reviewed text), refuses a
-baseline of another suite, and refuses data that breaks a stated expectation unless forced:
-a baseline change must come with a reason, never silently.
+How a move is judged (harness.regress.compare): per (grid cell, metric), Welch's t-test of the
+current seeds against the baseline's seeds (both sides' spread), with the family-wise error over
+every tested cell x metric controlled by Holm–Bonferroni (`test:`); a cell is flagged only when
+the test rejects *and* the move is larger than the metric's practical floor
+``max(abs, rel x |baseline mean|)`` (`tolerances:`), so a significant but tiny move is not a
+regression. `direction: worse` tests one-sided in the metric's bad direction (for metrics whose
+good direction the catalogue in harness.summary does not know, such as lm-eval's, it is the same
+as `both`). Metrics marked `exact` (failed runs) are not tested: any count change is flagged.
+Re-recording keeps the file's test settings, tolerances and expectations (they are reviewed
+text), refuses a baseline of another suite, and refuses data that breaks a stated expectation
+unless forced: a baseline change must come with a reason, never silently.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.config import from_dict, load_yaml, nonnegative, to_dict
+from harness.config import from_dict, in_range, load_yaml, nonnegative, to_dict
 from harness.errors import HarnessError
 
 F = dataclasses.field
@@ -37,9 +40,24 @@ BASELINE_FILE, METRICS_FILE = "baseline.yaml", "metrics.parquet"
 
 @dataclasses.dataclass(frozen=True)
 class Tolerance:
+    """The practical floor of one metric: moves up to max(abs, rel x |baseline mean|) never flag."""
+
     abs: float = F(default=0.05, metadata=nonnegative)
-    seeds: float | None = F(default=None, metadata=nonnegative)  # multiples of the baseline's seed std
+    rel: float = F(default=0.0, metadata=nonnegative)
     direction: Literal["both", "worse"] = "both"
+
+    def floor(self, base: float) -> float:
+        return max(self.abs, self.rel * abs(base)) if base == base else self.abs
+
+
+@dataclasses.dataclass(frozen=True)
+class TestSettings:
+    """How cells are tested: Welch's t over seeds, corrected for multiple comparisons."""
+
+    alpha: float = F(default=0.05, metadata=in_range(1e-9, 0.5))
+    # holm: family-wise error <= alpha over all tested cells x metrics (no false alarm in 1 - alpha
+    # of clean reruns); bh: Benjamini–Hochberg false-discovery rate; none: each test at alpha
+    correction: Literal["holm", "bh", "none"] = "holm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +77,8 @@ class Expectation:
     where: dict[str, Any] = F(default_factory=dict)
     value: float | None = None
     than: Comparand | None = None
-    stat: Literal["mean", "min", "max"] = "mean"  # over seeds: max < 0 means "every seed"
+    # over seeds: max < 0 means "every seed"; ci_high < 0 "the 95% t-interval of the mean lies below 0"
+    stat: Literal["mean", "min", "max", "ci_low", "ci_high"] = "mean"
 
     def validate(self):
         if (self.value is None) == (self.than is None):
@@ -75,6 +94,10 @@ class BaselineFile:
     suite_hash: str = ""
     recorded: str = ""
     results: str = ""
+    # whether the reward model judged better than chance when recorded (None: no RM); its metrics
+    # are not tested when either side's RM is at chance (harness.summary.RMSignal)
+    rm_informative: bool | None = None
+    test: TestSettings = F(default_factory=TestSettings)
     tolerances: dict[str, Tolerance] = F(default_factory=dict)
     expectations: list[Expectation] = F(default_factory=list)
     env: dict[str, Any] = F(default_factory=dict)
@@ -116,7 +139,7 @@ def default_tolerance(name: str) -> Tolerance:
     from harness.summary import metric
 
     m = metric(name)
-    return Tolerance(abs=float(m.tol_abs), seeds=m.tol_seeds)
+    return Tolerance(abs=float(m.tol_abs), rel=float(m.tol_rel))
 
 
 def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, force: bool = False) -> Baseline:
@@ -140,7 +163,9 @@ def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, for
     expectations = list(old.file.expectations) if old else []
     file = BaselineFile(suite=suite, reason=reason.strip(), keys=list(res.keys), suite_hash=suite_hash,
                         recorded=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                        results=str(results_dir), tolerances=tolerances, expectations=expectations,
+                        results=str(results_dir), test=old.file.test if old else TestSettings(),
+                        rm_informative=res.rm.informative if res.rm is not None else None,
+                        tolerances=tolerances, expectations=expectations,
                         env=snapshot())
     new = Baseline(to, file, agg.drop(columns=["cell"]))
     broken = [c for c in check_expectations(new.file, res, agg) if not c.ok]
@@ -155,8 +180,9 @@ def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, for
 HEADER = """\
 # Baseline of suite {suite}: reviewed reference numbers for `harness regress`.
 # Recorded with `harness baseline record`; metrics.parquet holds the per-cell numbers.
-# Edit tolerances (abs; seeds = multiples of the baseline's seed std; direction: both|worse) and
-# expectations (declarative checks that must keep holding) by hand; re-recording keeps them.
+# `harness regress` flags a (cell, metric) when Welch's t over seeds rejects at the family-wise `test.alpha`
+# (Holm) AND the move exceeds its tolerance floor max(abs, rel x |baseline|); direction: both|worse.
+# Edit test, tolerances and expectations (checks that must keep holding) by hand; re-recording keeps them.
 """
 
 

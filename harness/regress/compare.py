@@ -1,9 +1,24 @@
-"""Compare a results folder with a baseline: per (grid cell, metric) under the baseline's
-tolerances, plus its stated expectations.
+"""Compare a results folder with a baseline: behaviour, not rounding.
 
     report = compare("results/minordpo-arith", "baselines/minordpo-arith")
-    print(report.text()); sys.exit(report.exit_code)      # 0 within tolerance, 1 regression
+    print(report.text()); sys.exit(report.exit_code)      # 0 no regression, 1 regression
 
+Two kinds of evidence, both must hold for exit 0:
+- **Stated expectations** (baseline.yaml `expectations:`): the claims the suite exists to show,
+  e.g. "MinorDPO keeps the chosen log-ratio above 0 at every β". These are the contract.
+- **Cells**: for each (grid cell, metric), Welch's t-test of the current seeds against the
+  baseline's, using both sides' seed spread; p-values are adjusted over every tested cell x
+  metric (Holm–Bonferroni by default: the chance of any false alarm on a clean rerun is <= alpha).
+  A cell is flagged only when the adjusted p < alpha *and* |move| exceeds the metric's practical
+  floor, so a move within seed noise, or a significant move of no practical size, is not a
+  regression; the largest unflagged moves are listed for information.
+
+Why not a fixed tolerance per cell: a CPU that rounds differently (AVX2 vs AVX-512 kernels) sends
+each seed's chaotic run somewhere else within the cell's seed distribution; only the two sides'
+seed spread can say whether a cell mean moved more than that.
+
+Metrics without signal are not tested: when the reward model's held-out accuracy interval
+includes 0.5 (on either side), its rewards and win-rates are skipped, with a note.
 Bad input is a HarnessError (exit 2): a baseline keyed by other grid keys, cells missing on
 either side (a mismatched grid), or a metric the baseline has and the results lack. Metrics the
 results have and the baseline lacks are new and ignored until the baseline is re-recorded.
@@ -16,8 +31,10 @@ import math
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.regress.baseline import Baseline, Tolerance, load_baseline
+from harness.regress.baseline import Baseline, load_baseline
 from harness.regress.checks import CheckResult, check_expectations
+
+SHOW_UNFLAGGED = 5  # the largest moves (in units of their standard error) that did not flag
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,9 +43,15 @@ class Delta:
     metric: str
     base: float
     current: float
-    allowed: float
-    spread: float  # baseline seed std (nan with one seed)
-    ok: bool
+    floor: float  # practical floor: |move| up to this never flags
+    base_std: float
+    cur_std: float
+    n: tuple[int, int]  # seeds (baseline, current)
+    t: float = math.nan
+    p: float = math.nan  # raw p-value (nan: not tested)
+    p_adj: float = math.nan
+    ok: bool = True
+    exact: bool = False  # decided on the floor alone (crash counts)
 
     @property
     def delta(self) -> float:
@@ -41,6 +64,7 @@ class RegressReport:
     deltas: list[Delta]
     checks: list[CheckResult]
     notes: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)  # metrics not tested (no signal)
 
     @property
     def regressions(self) -> list[Delta]:
@@ -52,47 +76,59 @@ class RegressReport:
 
     def text(self) -> str:
         b = self.baseline.file
-        lines = [f"baseline {self.baseline.path} (suite {b.suite}, recorded {b.recorded}: {b.reason})", *self.notes]
-        if self.regressions:
-            lines += ["", "moved beyond tolerance:", *_table(self.regressions)]
+        t = b.test
+        lines = [f"baseline {self.baseline.path} (suite {b.suite}, recorded {b.recorded})", *self.notes]
         failed = [c for c in self.checks if not c.ok]
-        if failed:
-            lines += ["", "expectations that no longer hold:", *(f"  {c.describe()}" for c in failed)]
-        lines.append(f"\n{len(self.deltas) - len(self.regressions)}/{len(self.deltas)} metric cells within "
-                     f"tolerance, {len(self.checks) - len(failed)}/{len(self.checks)} expectation checks hold: "
-                     + ("REGRESSION" if self.exit_code else "ok"))
+        lines += ["", f"stated expectations: {len(self.checks) - len(failed)}/{len(self.checks)} checks hold"]
+        lines += [f"  {c.describe()}" for c in failed]
+        tested = [d for d in self.deltas if not math.isnan(d.p) or d.exact]
+        method = {"holm": "Holm–Bonferroni, family-wise", "bh": "Benjamini–Hochberg, false-discovery rate",
+                  "none": "no multiple-comparison correction,"}[t.correction]
+        lines += ["", f"cells: {len(tested)} cell x metric tests, Welch's t over seeds ({method} alpha {t.alpha}), "
+                      f"flagged only beyond each metric's practical floor"]
+        if self.skipped:
+            lines.append(f"  not tested (no signal): {', '.join(self.skipped)}")
+        if self.regressions:
+            lines += ["  moved beyond seed noise and floor:", *_table(self.regressions)]
+        quiet = sorted((d for d in self.deltas if d.ok and not math.isnan(d.t) and math.isfinite(d.t)),
+                       key=lambda d: -abs(d.t))[:SHOW_UNFLAGGED]
+        if quiet:
+            lines += ["  largest moves within noise (not regressions):", *_table(quiet)]
+        verdict = "REGRESSION" if self.exit_code else "ok"
+        lines.append(f"\n{len(tested) - len(self.regressions)}/{len(tested)} cell tests within noise, "
+                     f"{len(self.checks) - len(failed)}/{len(self.checks)} expectation checks hold: {verdict}")
         return "\n".join(lines)
 
 
 def _table(deltas: list[Delta]) -> list[str]:
-    rows = [["cell", "metric", "baseline", "current", "delta", "allowed", "delta/std"]]
+    rows = [["cell", "metric", "baseline", "current", "delta", "floor", "t", "p (adj.)"]]
     for d in deltas:
-        z = d.delta / d.spread if d.spread > 1e-12 else math.nan  # nan > x is False: one seed prints "-"
-        rows.append([", ".join(f"{k}={v}" for k, v in d.cell.items()) or "-", d.metric, f"{d.base:.4g}",
-                     f"{d.current:.4g}", f"{d.delta:+.4g}", f"{d.allowed:.4g}", "-" if math.isnan(z) else f"{z:+.1f}"])
+        rows.append([", ".join(f"{k}={v}" for k, v in d.cell.items()) or "-", d.metric,
+                     _ms(d.base, d.base_std, d.n[0]), _ms(d.current, d.cur_std, d.n[1]), f"{d.delta:+.4g}",
+                     f"{d.floor:.3g}", "exact" if d.exact else f"{d.t:+.1f}",
+                     "-" if math.isnan(d.p_adj) else f"{d.p_adj:.2g}"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def allowed_move(tol: Tolerance, spread: float) -> float:
-    if tol.seeds is not None and spread is not None and not math.isnan(spread):
-        return max(tol.abs, tol.seeds * spread)
-    return tol.abs
+def _ms(mean: float, std: float, n: int) -> str:
+    return f"{mean:.4g}" + ("" if math.isnan(std) else f" ± {std:.2g}") + f" (n={n})"
 
 
-def within(tol: Tolerance, base: float, current: float, spread: float, higher_is_better: bool | None) -> bool:
-    if math.isnan(base) and math.isnan(current):
-        return True
-    if math.isnan(base) or math.isnan(current):
-        return False
-    delta = current - base
-    if tol.direction == "worse" and higher_is_better is not None:
-        delta = min(0.0, delta) if higher_is_better else max(0.0, delta)
-    return abs(delta) <= allowed_move(tol, spread) + 1e-12
+def _alternative(direction: str, higher_is_better: bool | None) -> str:
+    if direction == "worse" and higher_is_better is not None:
+        return "less" if higher_is_better else "greater"
+    return "two-sided"
+
+
+def _beyond_floor(d: Delta, alternative: str) -> bool:
+    move = {"less": -d.delta, "greater": d.delta}.get(alternative, abs(d.delta))
+    return move > d.floor + 1e-12
 
 
 def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
-    from harness.regress.baseline import default_tolerance
+    from harness.regress.baseline import default_tolerance, suite_identity
+    from harness.stats import benjamini_hochberg, holm, welch
     from harness.summary import aggregate, cell_id, display_keys, load_results, metric, plain
 
     baseline = load_baseline(baseline_dir)
@@ -112,21 +148,51 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
     missing = sorted({r["metric"] for r in base.to_dict("records") if (r["cell"], r["metric"]) not in current})
     if missing:
         raise HarnessError(f"{results_dir}: missing metric(s) {missing} that baseline {baseline.path} has")
-    deltas = []
+
+    base_rm = baseline.file.rm_informative
+    no_signal = (res.rm is not None and not res.rm.informative) or base_rm is False
+    notes = [f"note: {res.rm.describe()}"] if res.rm is not None else []
+    skipped = sorted({m for m in base["metric"] if metric(m).needs_rm}) if no_signal else []
+
     shown = display_keys(res)  # loss.name is implied by the variant name: do not print it twice
+    deltas, alts = [], []
     for r in sorted(base.to_dict("records"), key=lambda r: (r["cell"], r["metric"])):
+        if r["metric"] in skipped:
+            continue
+        m = metric(r["metric"])
         cur = current[(r["cell"], r["metric"])]
         tol = baseline.file.tolerances.get(r["metric"]) or default_tolerance(r["metric"])
-        spread = float(r["std"]) if r["std"] is not None else math.nan
-        ok = within(tol, float(r["mean"]), float(cur["mean"]), spread, metric(r["metric"]).higher_is_better)
-        cell = {k: plain(r[k]) for k in shown}
-        deltas.append(Delta(cell, r["metric"], float(r["mean"]), float(cur["mean"]), allowed_move(tol, spread), spread, ok))
-    checks = check_expectations(baseline.file, res, agg)
-    from harness.regress.baseline import suite_identity
+        alt = _alternative(tol.direction, m.higher_is_better)
+        b_vals, c_vals = list(r["values"]), list(cur["values"])
+        b_mean, c_mean = float(r["mean"]), float(cur["mean"])
+        if m.agg == "sum":  # counts: test the per-seed 0/1 outcomes, floor on the count
+            b_mean, c_mean = float(sum(v for v in b_vals if v == v)), float(sum(v for v in c_vals if v == v))
+        test = welch(b_vals, c_vals, alternative=alt) if not m.exact else None
+        d = Delta({k: plain(r[k]) for k in shown}, r["metric"], b_mean, c_mean, tol.floor(b_mean),
+                  _std(b_vals), _std(c_vals), (len(b_vals), len(c_vals)),
+                  t=test.t if test else math.nan, p=test.p if test else math.nan, exact=m.exact)
+        if math.isnan(b_mean) != math.isnan(c_mean):  # a metric appeared or vanished in a cell
+            d = dataclasses.replace(d, p=0.0, t=math.inf)
+        deltas.append(d)
+        alts.append(alt)
 
+    adjust = {"holm": holm, "bh": benjamini_hochberg, "none": list}[baseline.file.test.correction]
+    p_adj = adjust([d.p for d in deltas])
+    alpha = baseline.file.test.alpha
+    out = []
+    for d, p, alt in zip(deltas, p_adj, alts, strict=True):
+        moved = _beyond_floor(d, alt) or (math.isnan(d.base) != math.isnan(d.current))
+        flagged = moved if d.exact else (not math.isnan(p) and p < alpha and moved)
+        out.append(dataclasses.replace(d, p_adj=p, ok=not flagged))
+    checks = check_expectations(baseline.file, res, agg)
     _, suite_hash = suite_identity(Path(results_dir), res)
-    notes = []
     if baseline.file.suite_hash and suite_hash and suite_hash != baseline.file.suite_hash:
         notes.append(f"note: the suite definition changed since the baseline (hash {suite_hash}, "
                      f"baseline {baseline.file.suite_hash}); re-record it if the change is intended")
-    return RegressReport(baseline, deltas, checks, notes)
+    return RegressReport(baseline, out, checks, notes, skipped)
+
+
+def _std(values) -> float:
+    from harness.stats import std
+
+    return std(values)

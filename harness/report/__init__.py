@@ -31,7 +31,7 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
     from harness.report import plots as plotting
     from harness.report.render import html_page, render_latex, render_markdown, render_markdown_section
     from harness.report.table import main_table, runs_table
-    from harness.summary import aggregate, load_results
+    from harness.summary import aggregate, load_results, main_columns, metric
 
     root = Path(root)
     opts = report_options(root)
@@ -44,19 +44,28 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
     if unknown:
         raise HarnessError(f"{root}: report metric(s) {unknown} have no data "
                            f"(available: {sorted(set(agg['metric'])) if len(agg) else 'none'})")
+    signal = res.rm is None or res.rm.informative  # a reward model at chance produces no findings
+    if not signal and not metrics:
+        metrics = [m for m in main_columns(agg["metric"]) if not metric(m).needs_rm]
     main = main_table(res, agg, metrics=metrics, title="Main results")
     per_run = runs_table(res)
     counts = res.runs["status"].value_counts().to_dict()
     intro = [f"{len(res.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
              + f". Rows are grid cells ({', '.join(res.keys) or 'a single cell'}); columns are means over seeds."]
+    if res.rm is not None:
+        intro.append(f"The {res.rm.describe()}." + ("" if signal else " Reward and win-rate columns are left out, "
+                                                    "and the frontier plots verifier accuracy."))
+    sections = list(sections or verdict_sections(res, agg, opts))
 
     written: list[Path] = []
     images: dict[str, bytes] = {}
+    ys = ("reward_mean", "verifier_accuracy") if signal else ("verifier_accuracy",)
     captions = {"curves.png": "Chosen (solid) and rejected (dashed) log-ratios during training",
-                "frontier.png": "Reward (or verifier accuracy) vs KL to the reference, across β"}
+                "frontier.png": f"{'Reward (or verifier accuracy)' if signal else 'Verifier accuracy'} vs KL to "
+                                "the reference, across β (error bars: 95% CI over seeds)"}
     if plots if plots is not None else opts.get("plots", True):
         for name, make in (("curves.png", lambda p: plotting.training_curves(res, p)),
-                           ("frontier.png", lambda p: plotting.frontier(res, agg, p))):
+                           ("frontier.png", lambda p: plotting.frontier(res, agg, p, ys=ys))):
             path = make(root / name)
             if path is not None:
                 written.append(path)
@@ -72,6 +81,24 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
         written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro, images=images,
                                                               captions=captions, sections=sections)))
     return written
+
+
+def verdict_sections(res, agg, opts: dict) -> list[tuple[str, list[str]]]:
+    """The report's opening: the suite's claims tested on these results, then what they cannot show."""
+    from harness.verdict import verdict
+
+    claims = opts.get("claims") or []
+    if not claims:
+        return []
+    findings = verdict(res, claims, agg)
+    cannot = [f"{f.claim.text}: not resolved at " + "; ".join(f.unresolved) + " (the interval includes the threshold)."
+              for f in findings if f.status == "not shown" and f.unresolved]
+    cannot += [f"{f.claim.text}: {f.detail}." for f in findings if f.status == "no signal"]
+    if res.rm is not None and not res.rm.informative:
+        cannot.append(f"Reward and win-rate: the {res.rm.describe()}.")
+    cannot += list(opts.get("caveats") or [])
+    out = [("Verdict", [str(f) for f in findings])]
+    return out + ([("What these runs cannot show", cannot)] if cannot else [])
 
 
 def _slug(text: str) -> str:

@@ -16,7 +16,8 @@ import json
 import math
 from typing import Any
 
-from harness.summary import KEY_HEADERS, Results, display_keys, main_columns, metric
+from harness.cells import fmt_value, key_header  # noqa: F401  (re-exported for the plots)
+from harness.summary import Results, display_keys, main_columns, metric
 
 DASH = "–"
 
@@ -45,14 +46,6 @@ class Table:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def fmt_value(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return DASH
-    if isinstance(v, float):  # grid values: 0.1, 0.0002, 1e-06, 300 (no trailing zeros)
-        return f"{v:.4g}"
-    return str(v)
-
-
 def metric_cell(row: dict | None) -> Cell:
     if row is None:
         return Cell(DASH)
@@ -67,10 +60,6 @@ def metric_cell(row: dict | None) -> Cell:
         half = (hi - lo) / 2
         return Cell(f"{text} ± {half:.{m.digits}f}", mean, half, n)
     return Cell(text, mean, None, n)
-
-
-def key_header(key: str) -> str:
-    return KEY_HEADERS.get(key, key)
 
 
 def main_table(res: Results, agg, *, metrics: list[str] | None = None, title: str = "") -> Table:

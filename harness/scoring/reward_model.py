@@ -127,13 +127,25 @@ def _hub_like(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
 
 
+def load_reward_model(path: str | Path, **kwargs):
+    """The reward model at `path`, of the kind its rm.json names (default: a classifier)."""
+    from harness.registry import Registry
+
+    kinds: Registry = Registry("reward-model kind")
+    kinds.register("classifier", RewardModel)
+    kinds.register("implicit", "harness.scoring.rm_implicit:ImplicitRewardModel")
+    local = Path(path).expanduser()
+    kind = load_info(local).get("kind", "classifier") if local.is_dir() else "classifier"
+    return kinds.get(kind)(path, **kwargs)
+
+
 class RewardModelScorer:
-    """Scorer: ``reward`` per sample, from the reward model at `path`."""
+    """Scorer: ``reward`` per sample, from the reward model at `path` (classifier or implicit)."""
 
     columns = ("reward",)
 
     def __init__(self, path: str | Path, **kwargs):
-        self.rm = RewardModel(path, **kwargs)
+        self.rm = load_reward_model(path, **kwargs)
 
     def score(self, samples: Samples) -> dict[str, list[float]]:
         return {"reward": self.rm.score(samples.prompts, samples.completions)}

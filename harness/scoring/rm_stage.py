@@ -23,6 +23,7 @@ from pathlib import Path
 from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.hashing import content_hash
+from harness.registry import Registry
 from harness.scoring.reward_model import INFO_FILE
 
 RM_FOLDER = "rm"
@@ -61,20 +62,45 @@ def ensure_reward_model(train, root: str | Path, *, backbone_dir: str | Path | N
         backbone = str(backbone_dir)
     import torch
 
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    info = TRAINERS.get(train.kind)(train, out, backbone, log)
+    log(f"reward model {out.name}: held-out pairwise accuracy {info['heldout_accuracy']:.3f} on "
+        f"{info['heldout_pairs']} pairs ({info['train_s']:.0f}s)")
+    return out
+
+
+def _train_classifier(train, out: Path, backbone: str, log) -> dict:
     from harness.data import load_pairs
     from harness.models.load import resolve_device
     from harness.scoring.rm_train import train_reward_model
 
-    if train.threads:
-        torch.set_num_threads(train.threads)
     loaded = load_pairs(train.data, options=dict(train.options) or None, limit=train.limit)
     log(f"reward model {out.name}: {len(loaded.pairs)} pairs from {loaded.source}, backbone {train.backbone}")
-    info = train_reward_model(loaded.pairs, out, backbone=backbone, heldout_fraction=train.heldout,
+    return train_reward_model(loaded.pairs, out, backbone=_registered_dir(backbone), heldout_fraction=train.heldout,
                               max_length=train.max_length, batch_size=train.batch_size, epochs=train.epochs,
                               learning_rate=train.lr, head_learning_rate=train.head_lr, seed=train.seed,
                               device=resolve_device(train.device), source=loaded.source, log=log,
                               extra={"hash": out.name, "recipe": to_dict(train), "backbone": train.backbone,
                                      "backbone_dir": backbone})
-    log(f"reward model {out.name}: held-out pairwise accuracy {info['heldout_accuracy']:.3f} on "
-        f"{info['heldout_pairs']} pairs ({info['train_s']:.0f}s)")
-    return out
+
+
+def _train_implicit(train, out: Path, backbone: str, log) -> dict:
+    from harness.scoring.rm_implicit import train_implicit
+
+    log(f"reward model {out.name}: implicit (DPO) reward model on {train.data}, backbone {train.backbone}")
+    return train_implicit(train, train.data, out, backbone=backbone, log=log)
+
+
+def _registered_dir(backbone: str) -> str:
+    """A registered model name (a pinned checkpoint) as the directory transformers loads."""
+    from harness.models import MODELS, SEEDED
+
+    if backbone in MODELS and backbone not in SEEDED:  # a seeded builder would make a random model: not a backbone
+        return str(MODELS.get(backbone)(texts=(), seed=0, options={}))
+    return backbone
+
+
+TRAINERS: Registry = Registry("reward-model kind")
+TRAINERS.register("classifier", _train_classifier)
+TRAINERS.register("implicit", _train_implicit)

@@ -49,12 +49,19 @@ DoneHook = Callable[[int, int, Task, Outcome], None]
 
 
 class Executor(Protocol):
+    slots: int  # how many tasks it runs at once
+
     def run(self, tasks: Sequence[Task], *, on_start: Hook | None = None,
             on_done: DoneHook | None = None) -> dict[str, Outcome]: ...
 
 
 class LocalExecutor:
     """Runs tasks one after the other in this process (the CPU default)."""
+
+    slots = 1  # tasks at once: the runner splits evaluation into this many shards
+
+    def __init__(self, workers: int = 1):
+        del workers  # always one: the suite's `executor.workers` is for executors that run several
 
     def run(self, tasks: Sequence[Task], *, on_start: Hook | None = None,
             on_done: DoneHook | None = None) -> dict[str, Outcome]:
@@ -78,3 +85,4 @@ class LocalExecutor:
 
 EXECUTORS: Registry[type] = Registry("executor")
 EXECUTORS.register("local", LocalExecutor)
+EXECUTORS.register("pool", "harness.suite.pool:PoolExecutor")  # worker processes on this machine

@@ -57,8 +57,8 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / suite.name
 
 
-def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "local",
-              train_fn: Callable | None = None, eval_fn: Callable | None = None,
+def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | None = None,
+              workers: int | None = None, train_fn: Callable | None = None, eval_fn: Callable | None = None,
               report: bool | None = None, log: Callable[[str], None] = print) -> SuiteSummary:
     out = Path(out) if out is not None else default_out(suite)
     plan = expand(suite)
@@ -67,10 +67,11 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "l
     want = status.eval_hash(rm.resolved_eval(plan))  # also checks a "@sft" reward model has one SFT stage
     write_suite_file(plan, out)
     before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
-    tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn)
+    runner = make_executor(suite, executor, workers)
+    tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn, shards=runner.slots)
     skipped = sum(s == "done" for s in before.values())
-    log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out}")
-    runner = EXECUTORS.get(executor)()
+    where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
+    log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
     runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
                on_done=lambda i, n, t, o: _log_outcome(log, t, o))
     after = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
@@ -87,6 +88,12 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str = "l
     return SuiteSummary(out, len(plan.runs), skipped, after)
 
 
+def make_executor(suite: Suite, name: str | None = None, workers: int | None = None):
+    """The suite's executor (`executor:` block), with the command line's choices on top."""
+    opts = suite.spec.executor
+    return EXECUTORS.get(name or opts.name)(workers=opts.workers if workers is None else workers)
+
+
 def check_names(plan: Plan) -> None:
     """Unknown loss names fail before anything trains (this imports torch, so not in dry runs)."""
     from harness.losses import LOSSES
@@ -96,7 +103,8 @@ def check_names(plan: Plan) -> None:
             raise HarnessError(f"{plan.suite.source}: run {r.label}: {LOSSES.unknown_message(r.config.loss.name)}")
 
 
-def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None) -> list[Task]:
+def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None,
+                shards: int = 1) -> list[Task]:
     eval_cfg = rm.resolved_eval(plan)
     want = status.eval_hash(eval_cfg)
     states = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
@@ -119,7 +127,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
             tasks.append(_train(r, out, plan, train_fn, after=after,
                                 label=f"run {i}/{n_train} {_fmt_label(r.label)} ({r.run_id})"))
     if want is not None:
-        tasks += _eval_tasks(plan, eval_cfg, out, states, tasks, eval_fn)
+        tasks += _eval_tasks(plan, eval_cfg, out, states, tasks, eval_fn, shards)
     return tasks
 
 
@@ -128,9 +136,15 @@ def _train(r: PlannedRun, out: Path, plan: Plan, train_fn, *, after=(), label=""
     return Task(f"train:{r.run_id}", train_task, args, tuple(after), label)
 
 
-def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task], eval_fn) -> list[Task]:
+def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task], eval_fn,
+                shards: int = 1) -> list[Task]:
     """One evaluation per reference (the SFT stage, or the base model): one engine, many checkpoints;
-    before them, the reward-model stage when the eval block has a recipe not yet trained."""
+    before them, the reward-model stage when the eval block has a recipe not yet trained.
+
+    With an executor that runs several tasks at once, each group is cut into `shards` contiguous
+    parts in training order, each with its own engine: the first part is evaluated while the
+    last runs still train, and the parts run side by side. Every part evaluates the reference
+    too (it is cheap next to the runs, and each part's win-rates need its rewards)."""
     groups: dict[str, list[PlannedRun]] = {}
     for r in plan.runs:
         if states[r.run_id] != "done":
@@ -141,19 +155,27 @@ def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task]
     if groups and stage is not None and not stage.trained(out):
         out_tasks.append(rm.rm_task(stage, out, keys))
         keys.add(stage.key)
-    for ref, runs in groups.items():
-        needs = [f"train:{ref}", *([stage.key] if stage else []), *(f"train:{r.run_id}" for r in runs)]
-        after = tuple(k for k in needs if k in keys)
-        args = (eval_cfg, str(out), ref, runs, eval_fn)
-        out_tasks.append(Task(f"eval:{ref}", eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}"))
+    for ref, group in groups.items():
+        size = -(-len(group) // max(1, shards))
+        parts = [group[i:i + size] for i in range(0, len(group), size)]
+        for j, runs in enumerate(parts):
+            needs = [f"train:{ref}", *([stage.key] if stage else []), *(f"train:{r.run_id}" for r in runs)]
+            after = tuple(k for k in needs if k in keys)
+            args = (eval_cfg, str(out), ref, runs, eval_fn)
+            key, part = (f"eval:{ref}", "") if len(parts) == 1 else (f"eval:{ref}#{j + 1}", f" (part {j + 1}/{len(parts)})")
+            out_tasks.append(Task(key, eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}{part}"))
     return out_tasks
 
 
 def base_reference_id(run: PlannedRun) -> str:
     """Id of the reference of a run without SFT stage: its initial policy, which depends on the
-    model config and, for models built locally (tiny), on the seed."""
+    model config and, for models built from a seed (tiny without its own seed), on the run's seed;
+    a pinned or downloaded model is one reference for every seed."""
+    from harness.models import SEEDED
+
     model = {k: v for k, v in to_dict(run.config.model).items() if k != "lora"}  # LoRA: base = reference
-    return "base-" + content_hash({"model": model, "seed": run.config.train.seed}, 12)
+    seeded = run.config.model.name in SEEDED and run.config.model.tiny.get("seed") is None
+    return "base-" + content_hash({"model": model, "seed": run.config.train.seed if seeded else None}, 12)
 
 
 # ---------------------------------------------------------------- task bodies (module level: picklable)

@@ -42,11 +42,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from harness.config import from_dict, load_yaml, to_dict
+from harness.config import check, from_dict, load_yaml, nonnegative, to_dict
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
 from harness.trainer.config import RunConfig
+from harness.verdict import ClaimSpec
 
 F = dataclasses.field
 
@@ -65,6 +66,23 @@ class ReportOptions:
     enabled: bool = True  # `harness run` writes the report when the suite finishes
     metrics: list[str] = F(default_factory=list)  # main-table columns (names from harness.summary); empty: all with data
     plots: bool = True
+    claims: list[ClaimSpec] = F(default_factory=list)  # the verdict the report opens with (harness.verdict)
+    caveats: list[str] = F(default_factory=list)  # what the suite cannot show, stated under the verdict
+
+
+def _executor(name: str) -> str | None:
+    from harness.suite.executors import EXECUTORS
+
+    return None if name in EXECUTORS else EXECUTORS.unknown_message(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorOptions:
+    """Where the runs execute. Placement, not content: it is left out of the suite hash, and
+    every executor gives the same rows (`--executor` on the command line overrides `name`)."""
+
+    name: str = F(default="local", metadata=check(_executor))  # `harness ls executors`: local | pool
+    workers: int = F(default=0, metadata=nonnegative)  # pool: worker processes; 0: one per physical core
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +95,7 @@ class SuiteSpec:
     sft: dict[str, Any] | None = None  # partial RunConfig over `base`; loss defaults to {name: sft}
     eval: EvalConfig | None = None  # harness.evaluation's config (generation, scorers, lm-eval); absent: none
     report: ReportOptions = F(default_factory=ReportOptions)
+    executor: ExecutorOptions = F(default_factory=ExecutorOptions)
 
     def validate(self):
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -138,7 +157,9 @@ def suite_from_dict(data: dict, *, source: str = "<suite>") -> Suite:
         check_axes(v.grid, source, f"variants[{i}].grid")
         for key, value in v.set.items():
             check_value(key, value, source, f"variants[{i}].set.{key}")
-    return Suite(spec, source, content_hash(to_dict(spec)))
+    # placement (executor) and presentation (report) change no run: they stay out of the hash
+    content = {k: v for k, v in to_dict(spec).items() if k not in ("executor", "report")}
+    return Suite(spec, source, content_hash(content))
 
 
 def apply_suite_overrides(data: dict, overrides: typing.Iterable[str], *, source: str) -> dict:
