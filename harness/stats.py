@@ -187,4 +187,4 @@ def auc_with_interval(scores: Sequence[float], labels: Sequence[float], level: f
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
     se = math.sqrt(max(0.0, auc * (1 - auc) + (pos - 1) * (q1 - auc * auc) + (neg - 1) * (q2 - auc * auc)) / (pos * neg))
     z = float(norm.ppf(0.5 + level / 2))
-    return float(auc), max(0.0, auc - z * se), min(1.0, auc + z * se)
+    return float(auc), float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))

@@ -144,7 +144,7 @@ class RMSignal:
 
     @property
     def informative(self) -> bool:
-        return self.ci_low > 0.5 and (math.isnan(self.verifier_auc) or self.auc_low > 0.5)
+        return bool(self.ci_low > 0.5 and (math.isnan(self.verifier_auc) or self.auc_low > 0.5))
 
     def describe(self) -> str:
         text = (f"reward model's held-out pairwise accuracy is {self.accuracy:.3f} (95% CI {self.ci_low:.3f}–"

@@ -16,6 +16,7 @@ Exit status: 0, or 2 on bad input (unknown name, edited weights).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import time
@@ -29,12 +30,32 @@ def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="train the recipe again and write a pinned directory")
     b.add_argument("name", help="pinned model, e.g. tiny-arith-sft")
-    b.add_argument("--out", required=True, help="working folder: training rows, checkpoint, OUT/pinned/NAME/")
-    b.add_argument("--seed", type=int, default=None, help="train.seed (default: the shipped model's)")
-    b.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of the recipe")
+    _build_options(b)
+    # REMAINDER + a second pass: overrides may come before or after the options
+    b.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value", help="dotted overrides of the recipe")
     c = sub.add_parser("check", help="verify the shipped weights and re-measure their accuracy")
     c.add_argument("name", help="pinned model, e.g. tiny-arith-sft")
     c.add_argument("--out", default=None, help="where the evaluation rows go (default: a temporary folder)")
+
+
+def _build_options(p):
+    p.add_argument("--out", help="working folder (required): training rows, checkpoint, OUT/pinned/NAME/")
+    p.add_argument("--seed", type=int, default=None, help="train.seed (default: the shipped model's)")
+
+
+def _reparse(args) -> None:
+    """Options given after the overrides (REMAINDER took them) are parsed again."""
+    from harness.errors import HarnessError
+
+    p = argparse.ArgumentParser(prog="harness reference build", add_help=False)
+    _build_options(p)
+    p.add_argument("overrides", nargs="*")
+    rest = p.parse_intermixed_args(args.overrides)
+    args.overrides = rest.overrides
+    args.out = rest.out or args.out
+    args.seed = rest.seed if rest.seed is not None else args.seed
+    if not args.out:
+        raise HarnessError("harness reference build: --out is required")
 
 
 def run(args) -> int:
@@ -85,6 +106,7 @@ def _build(args) -> int:
     from harness.trainer import train_run
     from harness.trainer.config import RunConfig
 
+    _reparse(args)
     record = info(args.name)
     recipe = asset_root() / args.name / RECIPE
     seed = record["seed"] if args.seed is None else args.seed

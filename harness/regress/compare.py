@@ -90,7 +90,7 @@ class RegressReport:
             lines.append(f"  not tested (no signal): {', '.join(self.skipped)}")
         if self.regressions:
             lines += ["  moved beyond seed noise and floor:", *_table(self.regressions)]
-        quiet = sorted((d for d in self.deltas if d.ok and not math.isnan(d.t) and math.isfinite(d.t)),
+        quiet = sorted((d for d in self.deltas if d.ok and d.delta != 0 and not math.isnan(d.t) and math.isfinite(d.t)),
                        key=lambda d: -abs(d.t))[:SHOW_UNFLAGGED]
         if quiet:
             lines += ["  largest moves within noise (not regressions):", *_table(quiet)]

@@ -13,8 +13,9 @@ the whole suite, so a worker keeps its per-process memo of data and tokenizer
 (`harness.trainer.setup.prepared_data`) from one run to the next. A task starts as soon as the
 tasks it names in `after` have finished, whatever their outcome (the task body decides what a
 failed dependency means, as with the local executor). A worker that dies (SIGKILL, out of
-memory) takes its task with it: that task is recorded as failed with the reason, a fresh pool
-takes over, and the suite goes on. Ctrl-C stops the workers and the suite.
+memory) breaks the pool and every task in flight with it: a fresh pool takes over and each of
+those tasks runs again, alone; one that kills its worker while alone is recorded as failed with
+the reason, and the suite goes on. Ctrl-C stops the workers and the suite.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 
 from harness.suite.executors import DoneHook, Hook, Outcome, Task
+
 
 
 def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
@@ -65,39 +67,48 @@ class PoolExecutor:
                 raise ValueError(f"task {t.key} listed before its dependencies {unknown}")
         outcomes: dict[str, Outcome] = {}
         waiting = list(tasks)
+        suspects: set[str] = set()  # in flight when a worker died: each runs alone until cleared
         pool = self._pool()
         running: dict = {}  # future -> task
         try:
             while waiting or running:
                 for task in [t for t in waiting if all(k in outcomes or k not in keys for k in t.after)]:
-                    if len(running) >= self.workers:
+                    alone = any(t.key in suspects for t in running.values())
+                    if len(running) >= self.workers or alone or (task.key in suspects and running):
                         break
                     waiting.remove(task)
-                    if on_start:
+                    if on_start and task.key not in suspects:
                         on_start(index[task.key], len(tasks), task)
                     deps = {k: outcomes[k] for k in task.after if k in outcomes}
                     running[pool.submit(_call, task, deps)] = task
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                broken = False
+                broken = []
                 for fut in done:
                     task = running.pop(fut)
                     try:
-                        outcome = fut.result()
+                        outcomes[task.key] = fut.result()
                     except BrokenProcessPool:
-                        broken = True
-                        outcome = Outcome(error=f"worker process died while running {task.key} "
-                                                "(killed, or out of memory); recorded as failed")
-                    outcomes[task.key] = outcome
+                        broken.append(task)
+                        continue
                     if on_done:
-                        on_done(index[task.key], len(tasks), task, outcome)
-                if broken:  # the other in-flight tasks died with the pool: fail them too, start afresh
-                    for fut, task in running.items():
-                        outcomes[task.key] = Outcome(error=f"worker pool broke while running {task.key}")
-                        if on_done:
-                            on_done(index[task.key], len(tasks), task, outcomes[task.key])
+                        on_done(index[task.key], len(tasks), task, outcomes[task.key])
+                if broken:
+                    # A dead worker breaks the whole pool and every task in flight dies with it; which one
+                    # killed it is unknown. Each of them runs again, alone: a bystander then finishes, and
+                    # a task that kills its worker while alone is recorded as failed.
+                    broken += list(running.values())
                     running.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool()
+                    for task in broken:
+                        if task.key in suspects and len(broken) == 1:
+                            outcomes[task.key] = Outcome(error=f"worker process died while running {task.key} "
+                                                               "alone (killed, or out of memory)")
+                            if on_done:
+                                on_done(index[task.key], len(tasks), task, outcomes[task.key])
+                        else:
+                            suspects.add(task.key)
+                            waiting.insert(0, task)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             for proc in list(getattr(pool, "_processes", {}).values()):  # Ctrl-C: do not leave workers training

@@ -73,7 +73,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
     runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
-               on_done=lambda i, n, t, o: _log_outcome(log, t, o))
+               on_done=lambda i, n, t, o: _done(store, plan, log, t, o))
     after = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     if report if report is not None else suite.spec.report.enabled:
         from harness.report import write_report
@@ -247,6 +247,14 @@ def _default_eval():
     from harness.evaluation import evaluate_runs
 
     return evaluate_runs
+
+
+def _done(store: ResultStore, plan: Plan, log, task: Task, outcome: Outcome) -> None:
+    """A training task that died without writing its `runs` row (its worker was killed) is
+    recorded as failed here, with the reason, so that the suite's tables say what happened."""
+    if not outcome.ok and task.fn is train_task and not store.has("runs", task.args[0].run_id):
+        record_failure(store, task.args[0], task.args[2], outcome.error or "task failed")
+    _log_outcome(log, task, outcome)
 
 
 def _log_outcome(log, task: Task, outcome: Outcome) -> None:
