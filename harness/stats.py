@@ -120,9 +120,11 @@ def welch(base: Sequence[float], now: Sequence[float], *, alternative: str = "tw
         va = vb = 0.0
     sa, sb = va / len(a), vb / len(b)
     se2 = sa + sb
-    if se2 <= 1e-300:
-        p_equal = diff == 0 or (alternative == "greater" and diff < 0) or (alternative == "less" and diff > 0)
-        return Test(0.0 if diff == 0 else math.copysign(math.inf, diff), math.inf, 1.0 if p_equal else 0.0)
+    eps = 1e-9 * max(1.0, abs(mean(a)), abs(mean(b)))  # float noise of identical values is no spread
+    if se2 <= eps * eps:
+        same = abs(diff) <= eps
+        p_equal = same or (alternative == "greater" and diff < 0) or (alternative == "less" and diff > 0)
+        return Test(0.0 if same else math.copysign(math.inf, diff), math.inf, 1.0 if p_equal else 0.0)
     from scipy.stats import t as student
 
     t = diff / math.sqrt(se2)

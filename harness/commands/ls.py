@@ -13,6 +13,8 @@ LISTABLE = {
     "models": "harness.models:MODELS",
     "backends": "harness.generation:BACKENDS",
     "scorers": "harness.scoring:SCORERS",
+    "executors": "harness.suite.executors:EXECUTORS",
+    "claims": "harness.verdict:CLAIMS",
 }
 
 

@@ -191,7 +191,7 @@ def frontier_figure(res: Results, agg, *, x: str = "kl_mean", ys: tuple[str, ...
                 ax.errorbar([px], [p["y"]], xerr=xerr, yerr=yerr, fmt="none", ecolor=color, elinewidth=0.8,
                             capsize=2, alpha=0.6)
             ax.plot([px], [p["y"]], marker=marker.get(p["beta"], "o"), color=color, ms=6, ls="")
-    for ref_id, rx, ry in refs:  # where every run started
+    for _ref_id, rx, ry in refs:  # where every run started
         ax.plot([clip(rx)], [ry], marker="*", ms=12, color="k", ls="")
     ax.set_xscale("log")
     if min(xs) <= 0:  # mark the floor, so a clipped point is not read as a real small KL

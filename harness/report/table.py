@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any
 
 from harness.cells import fmt_value, key_header  # noqa: F401  (re-exported for the plots)
 from harness.summary import Results, display_keys, main_columns, metric

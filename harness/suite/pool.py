@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from harness.suite.executors import DoneHook, Hook, Outcome, Task
 
 
-
 def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
     """Worker side: run one task body; an exception is an outcome, as in the local executor."""
     try:
