@@ -57,7 +57,10 @@ def _stat(row: dict, stat: str) -> float:
 
 def check_expectations(file, res, agg) -> list[CheckResult]:
     """Evaluate `file.expectations` (a BaselineFile) on results `res` aggregated as `agg`."""
+    from harness.summary import display_keys
+
     keys = list(res.keys)
+    shown = display_keys(res)  # loss.name is implied by the variant name: name a cell by what identifies it
     by = {(r["cell"], r["metric"]): r for r in agg.to_dict("records")}
     cells = grid_cells(res)
     results = []
@@ -72,7 +75,7 @@ def check_expectations(file, res, agg) -> list[CheckResult]:
             else:
                 other = partner(cells, cell, e.than.where, keys, f"expectation {e.name}")
                 rhs = _value(by, other, e.than.metric or e.metric, e.stat, e.name) + e.than.offset
-            label = {k: cell[k] for k in keys}
+            label = {k: cell[k] for k in shown}
             results.append(CheckResult(e.name, label, lhs, e.op, rhs, bool(OPS[e.op](lhs, rhs))))
     return results
 

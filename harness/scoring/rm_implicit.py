@@ -146,7 +146,7 @@ def train_implicit(train, pairs_source: str, out: str | Path, *, backbone: str,
             "train_pairs": len(raw.train),
             "heldout_pairs": len(raw.eval), "steps": steps, "learning_rate": train.lr, "batch_size": train.batch_size,
             "seed": train.seed, "source": pairs_source, "run_id": result.run_id}
-    (tmp / INFO_FILE).write_text(json.dumps(info))
+    (tmp / INFO_FILE).write_text(json.dumps(info))  # what the scorer loads by; the accuracy is added below
     rm = ImplicitRewardModel(tmp, max_length=train.max_length, device=train.device)
     prompts = [p.prompt for p in raw.eval]
     chosen = rm.score(prompts, [p.chosen for p in raw.eval])
