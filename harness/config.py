@@ -19,6 +19,7 @@ Optional[X], list[X], tuple[X, ...], dict[str, X], Any, or a nested config datac
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -114,11 +115,15 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str], *, source: str)
     import copy
 
     data = copy.deepcopy(data)
+    seen: dict[str, str] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"{source}: override {item!r}: expected key=value")
+        if key in seen and seen[key] != raw:
+            warn(f"warning: {source}: {key} is overridden twice ({seen[key]!r}, then {raw!r}); the last one is used")
+        seen[key] = raw
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -134,6 +139,13 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str], *, source: str)
             node = nxt
         node[parts[-1]] = value
     return data
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (config problems that are not errors)."""
+    import sys
+
+    print(message, file=sys.stderr)
 
 
 def load_config(cls: type[C], path: str | Path, overrides: typing.Iterable[str] = ()) -> C:
@@ -214,9 +226,11 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # YAML 1.1 reads "1e-4" as a string; accept numeric strings for floats only.
             try:
-                return float(value) if isinstance(value, str) else _raise()
+                value = float(value) if isinstance(value, str) else _raise()
             except (ValueError, TypeError):
                 raise _fail(source, key, f"expected a number, got {value!r}") from None
+        if not math.isfinite(value):  # .inf passes "positive" and then diverges at step 2
+            raise _fail(source, key, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -141,12 +139,6 @@ def _write(path: Path, pairs: Sequence[TokenizedPair], chosen: torch.Tensor, rej
 
     table = pa.table({"index": [p.index for p in pairs], "prompt_id": [p.prompt_id for p in pairs],
                       "chosen": chosen.tolist(), "rejected": rejected.tolist()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from harness.atomic import write_atomic
+
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))

@@ -160,7 +160,8 @@ def test_ad_hoc_types():
     # ranges
     ("loss: {beta: -0.1}", "loss.beta: must be > 0, got -0.1"),
     ("loss: {beta: 0}", "loss.beta: must be > 0, got 0.0"),
-    ("loss: {beta: .nan}", "loss.beta: must be > 0, got nan"),
+    ("loss: {beta: .nan}", "loss.beta: expected a finite number, got nan"),
+    ("train: {learning_rate: .inf}", "train.learning_rate: expected a finite number, got inf"),
     ("train: {learning_rate: 0}", "train.learning_rate: must be > 0, got 0.0"),
     ("train: {learning_rate: -1e-5}", "train.learning_rate: must be > 0, got -1e-05"),
     ("train: {steps: 0}", "train.steps: must be >= 1, got 0"),

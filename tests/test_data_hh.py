@@ -64,9 +64,10 @@ def test_empty_final_turns_are_dropped_and_counted(raw, loaded):
     empty = {i for i, row in enumerate(raw) if not _divergent(row) and _empty_response(row)}
     assert empty, "the shipped file has empty final Assistant turns"
     assert loaded.dropped["empty_response"] == len(empty)
-    assert set(loaded.dropped) == {"prompt_mismatch", "empty_response"}
+    assert set(loaded.dropped) == {"prompt_mismatch", "empty_response", "repeated_speaker"}
     kept = {p.index for p in loaded.pairs}
-    assert kept == set(range(len(raw))) - empty - {i for i, r in enumerate(raw) if _divergent(r)}
+    repeated = {667, 763, 1319, 1849}  # test_the_shipped_rows_with_an_inline_human_turn_are_dropped_by_name
+    assert kept == set(range(len(raw))) - empty - repeated - {i for i, r in enumerate(raw) if _divergent(r)}
 
 
 def test_quirks_error_names_the_line_of_the_first_divergent_row(raw):
@@ -111,18 +112,30 @@ def _write(tmp_path, rows) -> str:
     return str(path)
 
 
-def test_repeated_speaker_turns_are_merged_and_other_quirks_are_counted(tmp_path):
+def test_repeated_speaker_turns_are_dropped_not_rewritten(tmp_path):
+    """Merging two turns of one speaker would drop an Assistant tag and change the text the model
+    trains on; such rows are dropped with a named reason (the standard form keeps them verbatim)."""
     merged = "\n\nHuman: hi\n\nAssistant: one\n\nAssistant: two\n\nHuman: and?\n\nAssistant:"
     ends_with_assistant = "\n\nHuman: hi\n\nAssistant: one\n\nAssistant:"
+    clean = "\n\nHuman: hi\n\nAssistant: one\n\nHuman: and?\n\nAssistant:"
     rows = [{"chosen": merged + " yes", "rejected": merged + " no"},
             {"chosen": ends_with_assistant + " a", "rejected": ends_with_assistant + " b"},
-            {"chosen": merged + " same", "rejected": merged + "  same"}]
+            {"chosen": clean + " same", "rejected": clean + "  same"},
+            {"chosen": clean + " yes", "rejected": clean + " no"}]
     loaded = load_pairs("hh-rlhf:" + _write(tmp_path, rows))
-    assert loaded.dropped == {"malformed_transcript": 1, "identical_responses": 1}
+    assert loaded.dropped == {"repeated_speaker": 1, "malformed_transcript": 1, "identical_responses": 1}
     (pair,) = loaded.pairs
-    assert pair.prompt == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "one\n\ntwo"},
+    assert pair.prompt == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "one"},
                            {"role": "user", "content": "and?"}]
-    assert reconstruct(pair) == (rows[0]["chosen"], rows[0]["rejected"])
-    # the standard form needs no turn structure, so the malformed row is fine there
+    assert reconstruct(pair) == (rows[3]["chosen"], rows[3]["rejected"])
+    with pytest.raises(DataError, match="two Assistant turns in a row"):
+        load_pairs("hh-rlhf:" + _write(tmp_path, rows), options={"quirks": "error"})
+    # the standard form needs no turn structure, so both rows are fine there, verbatim
     standard = load_pairs("hh-rlhf:" + _write(tmp_path, rows), options={"form": "standard"})
-    assert [p.index for p in standard.pairs] == [0, 1]
+    assert [p.index for p in standard.pairs] == [0, 1, 3]
+    assert standard.pairs[0].prompt + standard.pairs[0].chosen == rows[0]["chosen"]
+
+
+def test_the_shipped_rows_with_an_inline_human_turn_are_dropped_by_name(raw, loaded):
+    dropped = {667, 763, 1319, 1849} - {p.index for p in loaded.pairs}
+    assert dropped == {667, 763, 1319, 1849} and loaded.dropped["repeated_speaker"] == 4

@@ -16,11 +16,12 @@ Exit status: 0, or 2 on bad input (unknown name, edited weights).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
 from pathlib import Path
+
+from harness.commands import split_overrides, with_overrides
 
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -30,9 +31,7 @@ def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="train the recipe again and write a pinned directory")
     b.add_argument("name", help="pinned model, e.g. tiny-arith-sft")
-    _build_options(b)
-    # REMAINDER + a second pass: overrides may come before or after the options
-    b.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value", help="dotted overrides of the recipe")
+    with_overrides(b, _build_options, "dotted overrides of the recipe (before or after the options)")
     c = sub.add_parser("check", help="verify the shipped weights and re-measure their accuracy")
     c.add_argument("name", help="pinned model, e.g. tiny-arith-sft")
     c.add_argument("--out", default=None, help="where the evaluation rows go (default: a temporary folder)")
@@ -44,16 +43,9 @@ def _build_options(p):
 
 
 def _reparse(args) -> None:
-    """Options given after the overrides (REMAINDER took them) are parsed again."""
     from harness.errors import HarnessError
 
-    p = argparse.ArgumentParser(prog="harness reference build", add_help=False)
-    _build_options(p)
-    p.add_argument("overrides", nargs="*")
-    rest = p.parse_intermixed_args(args.overrides)
-    args.overrides = rest.overrides
-    args.out = rest.out or args.out
-    args.seed = rest.seed if rest.seed is not None else args.seed
+    split_overrides(args, _build_options, "harness reference build")
     if not args.out:
         raise HarnessError("harness reference build: --out is required")
 

@@ -13,7 +13,7 @@ or its evaluation did (recorded, and retried next time), 2 on bad input.
 
 from __future__ import annotations
 
-import argparse
+from harness.commands import split_overrides, with_overrides
 
 
 def _options(p):
@@ -28,25 +28,11 @@ def _options(p):
 
 def add_arguments(p):
     p.add_argument("suite", help="suite YAML, e.g. suites/smoke.yaml")
-    _options(p)
-    # REMAINDER + a second pass: options may come after the overrides (`... k=v --dry-run`)
-    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value", help="dotted overrides of the suite")
-
-
-def _reparse(args) -> None:
-    p = argparse.ArgumentParser(prog="harness run", add_help=False)
-    _options(p)
-    p.add_argument("overrides", nargs="*")
-    rest = p.parse_intermixed_args(args.overrides)
-    args.overrides = rest.overrides
-    for name in ("out", "executor", "workers"):
-        if getattr(rest, name) != p.get_default(name):
-            setattr(args, name, getattr(rest, name))
-    args.dry_run, args.no_report = args.dry_run or rest.dry_run, args.no_report or rest.no_report
+    with_overrides(p, _options, "dotted overrides of the suite")  # options before or after them
 
 
 def run(args) -> int:
-    _reparse(args)
+    split_overrides(args, _options, "harness run")
     from harness.suite.grid import expand
     from harness.suite.spec import load_suite
 
@@ -62,7 +48,10 @@ def run(args) -> int:
         plan = expand(suite)
         eval_cfg = rm.resolved_eval(plan)
         print(f"suite {suite.name} ({suite.hash}) from {suite.source}")
-        print(describe(plan, ResultStore(out), eval_hash=eval_hash(eval_cfg)))
+        store = ResultStore(out)
+        for table, key, problem in store.damaged():
+            print(f"damaged: {store.path(table, key)}: {problem} (harness run moves it aside and redoes its run)")
+        print(describe(plan, store, eval_hash=eval_hash(eval_cfg)))
         for line in rm.describe(rm.rm_stage(eval_cfg), out):
             print(line)
         return 0

@@ -11,24 +11,42 @@ resumes from the last checkpoint (set train.checkpoint_every). Exit status: 0 co
 
 from __future__ import annotations
 
+from harness.commands import split_overrides, with_overrides
 
-def add_arguments(p):
-    p.add_argument("config", help="run config YAML (see harness/trainer/config.py)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.steps=10")
-    p.add_argument("--out", required=True, help="results directory")
+
+def _options(p):
+    p.add_argument("--out", help="results directory (required)")
     p.add_argument("--run-id", default=None, help="override the run id (default: hash of the resolved config)")
     p.add_argument("--suite", default="", help="suite name recorded in the runs table")
 
 
+def add_arguments(p):
+    p.add_argument("config", help="run config YAML (see harness/trainer/config.py)")
+    with_overrides(p, _options, "dotted overrides, e.g. train.steps=10 (before or after the options)")
+
+
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     from harness.config import load_config
+    from harness.errors import HarnessError
+    from harness.results.lock import check_out, out_lock
     from harness.trainer import train_run
     from harness.trainer.config import RunConfig
+    from harness.trainer.setup import check_loss
 
+    split_overrides(args, _options, "harness train")
+    if not args.out:
+        raise HarnessError("harness train: --out is required")
     cfg = load_config(RunConfig, args.config, args.overrides)
-    result = train_run(cfg, args.out, run_id=args.run_id, suite=args.suite)
+    try:
+        check_loss(cfg.loss)  # before any work, naming the file: `CONFIG: loss.name: unknown loss 'dpoo'`
+    except HarnessError as e:
+        raise HarnessError(f"{args.config}: {e}") from None
+    check_out(Path(args.out))
+    with out_lock(args.out, f"harness train {args.config}"):  # one writer per results folder
+        result = train_run(cfg, args.out, run_id=args.run_id, suite=args.suite)
     where = f" -> {result.checkpoint}" if result.checkpoint else ""
     detail = f" at step {result.diverged_step}" if result.status == "diverged" else ""
     print(f"run {result.run_id}: {result.status}{detail}, {result.steps} steps in {result.wall_s:.1f}s, "

@@ -11,8 +11,7 @@ that same offset without checking; here ``rejected`` must start with the very sa
 otherwise the row is a *quirk* and is never cut at a wrong offset.
 
 Options:
-- ``form``: ``conversational`` (default) turns the prompt into chat messages (consecutive turns
-  of one speaker merged, since strict chat templates require alternation) and strips the space
+- ``form``: ``conversational`` (default) turns the prompt into chat messages and strips the space
   that follows ``Assistant:`` from the responses; ``standard`` keeps the raw prompt string and the
   responses exactly as they follow it.
 - ``quirks``: ``drop`` (default: counted in `LoadedPairs.dropped`) or ``error``. Known quirks of
@@ -20,7 +19,10 @@ Options:
   harmless-base test rows), ``empty_response`` (an empty final Assistant turn: 4 rows there, all
   chosen), ``identical_responses`` (the same final turn on both sides) and, in conversational
   form, ``malformed_transcript`` (the prompt does not start with a Human turn or does not end
-  with one).
+  with one) and ``repeated_speaker`` (two turns of one speaker in a row: 4 harmless-base test
+  rows, 667, 763, 1319 and 1849, hold an inline ``Human:`` without its blank line, so two
+  Assistant turns follow each other; strict chat templates need alternation, and merging the two
+  would drop an ``Assistant:`` tag and rewrite the text, so such rows are dropped, never rewritten).
 
 Exact reconstruction: ``reconstruct(pair)`` returns the original (chosen, rejected) strings from
 ``pair.meta`` (``raw_prompt`` and the stripped leading whitespace of each response).
@@ -72,25 +74,28 @@ def convert(rec: Record, form: str, quirks: str) -> PreferencePair | Drop:
     if messages is None:
         return _quirk(rec, quirks, "malformed_transcript",
                       "the prompt does not start with '\\n\\nHuman:' or does not end with a Human turn")
+    if isinstance(messages, str):
+        return _quirk(rec, quirks, "repeated_speaker", f"two {messages} turns in a row (an inline 'Human:' without "
+                      "its blank line?); merging them would rewrite the transcript [form: standard keeps it]")
     stripped = [r.lstrip() for r in responses]
     leads = [r[: len(r) - len(s)] for r, s in zip(responses, stripped, strict=True)]
     meta = {"raw_prompt": raw_prompt, "chosen_lead": leads[0], "rejected_lead": leads[1]}
     return PreferencePair(messages, stripped[0], stripped[1], rec.index, prompt_id, meta=meta)
 
 
-def to_messages(raw_prompt: str) -> list[dict] | None:
+def to_messages(raw_prompt: str) -> list[dict] | str | None:
     """Chat messages of a prompt ending in ``"\\n\\nAssistant:"``; None when it is not a clean
-    Human-first transcript whose last turn before the final marker is the Human's."""
+    Human-first transcript whose last turn before the final marker is the Human's; the role's
+    name ("Assistant", "Human") when one speaker has two turns in a row."""
     parts = _TURN.split(raw_prompt)  # ["", marker, text, marker, text, ..., "\n\nAssistant:", ""]
     if parts[0] != "" or len(parts) < 5 or parts[1] != HUMAN:
         return None
     messages: list[dict] = []
     for marker, text in zip(parts[1:-2:2], parts[2:-2:2], strict=True):
         role, content = _ROLE[marker], text.strip()
-        if messages and messages[-1]["role"] == role:  # "Assistant: a\n\nAssistant: b": one turn
-            messages[-1]["content"] += "\n\n" + content
-        else:
-            messages.append({"role": role, "content": content})
+        if messages and messages[-1]["role"] == role:
+            return marker.strip().rstrip(":")
+        messages.append({"role": role, "content": content})
     return messages if messages[-1]["role"] == "user" else None
 
 

@@ -89,12 +89,15 @@ def encode_prompts(tokenizer, prompts: Sequence, *, max_prompt_len: int) -> list
 
 
 def check_model_dir(path: str | Path, what: str = "model") -> Path:
-    """`path` as a Path if it holds a model (config.json); else a HarnessError naming it."""
+    """`path` as a Path if it holds a readable model; else a HarnessError naming it (and the file)."""
+    from harness.models.load import check_model_files
+
     p = Path(path).expanduser()
     if not p.is_dir():
         raise HarnessError(f"{what} {str(path)!r}: no such directory")
     if not (p / "config.json").is_file():
         raise HarnessError(f"{what} {str(path)!r}: not a model directory (no config.json)")
+    check_model_files(p, what)
     return p
 
 

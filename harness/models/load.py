@@ -32,6 +32,7 @@ def model_dir(cfg, *, texts: Iterable[str] = (), seed: int = 0) -> Path:
         path = Path(cfg.init_from)
         if not (path / "config.json").is_file():
             raise ConfigError(f"model.init_from: {path} is not a model directory (no config.json)")
+        check_model_files(path, "model.init_from")
         return path
     if cfg.name in MODELS:
         return Path(MODELS.get(cfg.name)(texts=texts, seed=seed, options=dict(cfg.tiny)))
@@ -41,8 +42,35 @@ def model_dir(cfg, *, texts: Iterable[str] = (), seed: int = 0) -> Path:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ConfigError(f"model.name: {path} is a directory without config.json")
+        check_model_files(path, "model.name")
         return path
     return _hub_snapshot(cfg.name, cfg.revision, MODELS.unknown_message(cfg.name))
+
+
+def check_model_files(path: Path, what: str) -> None:
+    """Fail before any work, naming the file, when config.json is not JSON or a safetensors file is
+    truncated (only headers are read: cheap). Without this, transformers fails seconds or minutes
+    later with "not a valid JSON file" or "incomplete metadata" and no path."""
+    import json
+
+    try:
+        json.loads((path / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{what}: {path / 'config.json'}: not valid JSON ({e})") from None
+    for weights in sorted(path.glob("*.safetensors")):
+        size = weights.stat().st_size
+        try:
+            with open(weights, "rb") as f:
+                head = f.read(8)
+                n = int.from_bytes(head, "little") if len(head) == 8 else -1
+                header = json.loads(f.read(n)) if 0 < n <= size - 8 else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            header = None
+        if not isinstance(header, dict):
+            raise ConfigError(f"{what}: {weights}: not a readable safetensors file (truncated or corrupt header)")
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end > size:
+            raise ConfigError(f"{what}: {weights}: truncated ({size} bytes, its header describes {8 + n + end})")
 
 
 def _hub_snapshot(repo_id: str, revision: str | None, unknown: str) -> Path:

@@ -33,6 +33,7 @@ import yaml
 
 from harness.config import from_dict, in_range, load_yaml, nonnegative, to_dict
 from harness.errors import HarnessError
+from harness.hashing import file_hash
 
 F = dataclasses.field
 BASELINE_FILE, METRICS_FILE = "baseline.yaml", "metrics.parquet"
@@ -101,6 +102,7 @@ class BaselineFile:
     tolerances: dict[str, Tolerance] = F(default_factory=dict)
     expectations: list[Expectation] = F(default_factory=list)
     env: dict[str, Any] = F(default_factory=dict)
+    metrics_sha256: str = ""  # of metrics.parquet: the two files are one unit (save_baseline)
 
 
 @dataclasses.dataclass
@@ -110,7 +112,7 @@ class Baseline:
     metrics: Any  # pandas DataFrame
 
 
-def load_baseline(path: str | Path) -> Baseline:
+def load_baseline(path: str | Path, *, verify: bool = True) -> Baseline:
     import pandas as pd
 
     path = Path(path)
@@ -119,6 +121,9 @@ def load_baseline(path: str | Path) -> Baseline:
         raise HarnessError(f"{path}: not a baseline (needs {BASELINE_FILE} and {METRICS_FILE}); "
                            f"record one with `harness baseline record RESULTS --to {path} --reason ...`")
     file = from_dict(BaselineFile, load_yaml(yml), source=str(yml))
+    if verify and file.metrics_sha256 and file_hash(pq, n=64) != file.metrics_sha256:
+        raise HarnessError(f"{pq}: does not match the metrics_sha256 in {yml} (a recording was interrupted, or "
+                           "one file was edited without the other); re-record the baseline")
     metrics = pd.read_parquet(pq)
     return Baseline(path, file, metrics)
 
@@ -153,7 +158,8 @@ def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, for
     res = load_results(results_dir)
     suite, suite_hash = suite_identity(results_dir, res)
     agg = aggregate(res)
-    old = load_baseline(to) if (to / BASELINE_FILE).is_file() else None
+    # the old file's reviewed text is kept, even when an interrupted recording left its numbers behind
+    old = load_baseline(to, verify=False) if (to / BASELINE_FILE).is_file() else None
     if old is not None and old.file.suite != suite:
         raise HarnessError(f"{to}: holds a baseline of suite {old.file.suite!r}; refusing to record suite "
                            f"{suite!r} over it (choose another --to)")
@@ -187,14 +193,20 @@ HEADER = """\
 
 
 def save_baseline(b: Baseline) -> None:
+    """metrics.parquet first, then baseline.yaml carrying its sha256, each atomic and fsynced: the
+    yaml is the commit point. A kill between the two leaves the old yaml with the old hash, which
+    `load_baseline` refuses, rather than new numbers under the old reason (the replacement is one
+    unit). Stray temporaries of an earlier interrupted recording are removed."""
+    from harness.atomic import write_atomic, write_text_atomic
+
     b.path.mkdir(parents=True, exist_ok=True)
+    for stray in b.path.glob(".*.tmp"):
+        stray.unlink()
+    metrics = write_atomic(b.path / METRICS_FILE, lambda tmp: b.metrics.to_parquet(tmp, index=False))
+    b.file = dataclasses.replace(b.file, metrics_sha256=file_hash(metrics, n=64))
     doc = _prune(to_dict(b.file))
     text = HEADER.format(suite=b.file.suite) + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-    tmp = b.path / f".{BASELINE_FILE}.tmp"
-    tmp.write_text(text)
-    b.metrics.to_parquet(b.path / f".{METRICS_FILE}.tmp", index=False)
-    (b.path / f".{METRICS_FILE}.tmp").replace(b.path / METRICS_FILE)
-    tmp.replace(b.path / BASELINE_FILE)
+    write_text_atomic(b.path / BASELINE_FILE, text)
 
 
 def _prune(d: Any) -> Any:

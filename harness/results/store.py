@@ -4,9 +4,14 @@
     store.write("steps", run_id, rows)        # results/minordpo-arith/steps/<run_id>.parquet
     store.read("steps")                        # pandas DataFrame over all parts
 
-Why part files: a run's rows for a table appear all at once (temporary file + rename), a re-run
-of the same key replaces its part instead of appending, so a suite killed at any point and run
-again never loses or duplicates a row. A table folder is a standard Parquet dataset: pandas
+Why part files: a run's rows for a table appear all at once (temporary file + rename, fsynced,
+harness.atomic), a re-run of the same key replaces its part instead of appending, so a suite
+killed at any point and run again never loses or duplicates a row.
+
+A part that cannot be read (truncated, not Parquet) or that is not a harness part (a contract
+column missing or of another type) is a `DamagedPart` error naming the file: one bad file never
+turns into a traceback or a silently missing row. `harness run` instead moves such parts aside
+(`damaged()` + `quarantine()`, into `<table>/.damaged/`, never deleted) and redoes their runs. A table folder is a standard Parquet dataset: pandas
 (`read_parquet(dir)`), polars (`scan_parquet(dir/'*.parquet')`) and duckdb
 (`read_parquet('dir/*.parquet')`) read it directly.
 """
@@ -15,12 +20,38 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.atomic import write_atomic
 from harness.errors import HarnessError
 from harness.results.schema import SCHEMA_VERSION, TABLES, arrow_schema
+
+
+class DamagedPart(HarnessError):
+    def __init__(self, path: Path, problem: str):
+        self.path = path
+        super().__init__(f"{path}: {problem}; delete the file (or move it aside) and its run is redone by "
+                         "`harness run`, or restore it from a copy")
+
+
+def part_problem(table: str, path: Path) -> str | None:
+    """Why `path` is not a readable part of `table`, or None. Reads the footer only (cheap)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        return f"unreadable Parquet part ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    missing = [c for c in TABLES[table] if c not in schema.names]
+    if missing:
+        return f"not a harness {table!r} part: missing contract column(s) {missing}"
+    wrong = [f"{c} is {schema.field(c).type}, not {t}" for c, t in TABLES[table].items()
+             if schema.field(c).type != t and not pa.types.is_null(schema.field(c).type)]
+    if wrong:
+        return f"not a harness {table!r} part: {'; '.join(wrong)}"
+    return None
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}")
 
@@ -59,33 +90,52 @@ class ResultStore:
         arrow = pa.Table.from_pandas(df, preserve_index=False)
         arrow = arrow.cast(pa.schema([schema.field(n) if n in schema.names else arrow.schema.field(n)
                                       for n in arrow.column_names]))
-        target = self.path(table, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            pq.write_table(arrow, tmp, compression="zstd")
-            os.replace(tmp, target)  # atomic on POSIX: readers see the old part or the new one
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        return write_atomic(self.path(table, key), lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
 
     def keys(self, table: str) -> list[str]:
         folder = self.root / table
         return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
     def read(self, table: str, key: str | None = None):
-        """All parts of `table` (or one part) as a pandas DataFrame; empty frame if none."""
+        """All parts of `table` (or one part) as a pandas DataFrame; empty frame if none.
+        A damaged part raises DamagedPart, naming it."""
         import pandas as pd
 
         if key is not None:
-            return pd.read_parquet(self.path(table, key))
-        parts = [pd.read_parquet(self.path(table, k)) for k in self.keys(table)]
+            return self._read_part(table, self.path(table, key))
+        parts = [self._read_part(table, self.path(table, k)) for k in self.keys(table)]
         parts = [p for p in parts if len(p)]
         if not parts:
             return pd.DataFrame(columns=list(TABLES[table]))
         return pd.concat(parts, ignore_index=True)
+
+    def _read_part(self, table: str, path: Path):
+        import pyarrow.parquet as pq
+
+        problem = part_problem(table, path)
+        if problem:
+            raise DamagedPart(path, problem)
+        return pq.read_table(path).to_pandas()
+
+    def damaged(self) -> list[tuple[str, str, str]]:
+        """(table, key, problem) of every part that cannot be read as a harness part."""
+        out = []
+        for table in TABLES:
+            for key in self.keys(table):
+                problem = part_problem(table, self.path(table, key))
+                if problem:
+                    out.append((table, key, problem))
+        return out
+
+    def quarantine(self, table: str, key: str) -> Path:
+        """Move a part aside into `<table>/.damaged/` (readers skip hidden folders); never delete it."""
+        import time
+
+        src = self.path(table, key)
+        dest = src.parent / ".damaged" / f"{key}.{time.strftime('%Y%m%dT%H%M%S')}.parquet"
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(src, dest)
+        return dest
 
     def delete(self, table: str, key: str) -> None:
         self.path(table, key).unlink(missing_ok=True)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.hashing import content_hash
+from harness.results.lock import check_out, out_lock
 from harness.results.store import ResultStore
 from harness.suite import rm, status
 from harness.suite.executors import EXECUTORS, Outcome, Task
@@ -63,8 +63,15 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     out = Path(out) if out is not None else default_out(suite)
     plan = expand(suite)
     check_names(plan)
+    check_out(out)
+    with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
+        return _run_locked(suite, plan, out, executor, workers, train_fn, eval_fn, report, log)
+
+
+def _run_locked(suite, plan, out, executor, workers, train_fn, eval_fn, report, log) -> SuiteSummary:
     store = ResultStore(out)
     want = status.eval_hash(rm.resolved_eval(plan))  # also checks a "@sft" reward model has one SFT stage
+    set_aside_damaged(store, log)
     write_suite_file(plan, out)
     before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
     runner = make_executor(suite, executor, workers)
@@ -88,6 +95,19 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     return SuiteSummary(out, len(plan.runs), skipped, after)
 
 
+def set_aside_damaged(store: ResultStore, log) -> None:
+    """A part that cannot be read means its run is not done: move every part of that run aside
+    (into `<table>/.damaged/`, never deleted) so that the run is trained and evaluated again."""
+    from harness.results.schema import TABLES
+
+    for table, key, problem in store.damaged():
+        run_id = key.split(".", 1)[0]  # evals failures are "<run_id>.failed"
+        log(f"warning: {store.path(table, key)}: {problem}; moving run {run_id}'s parts aside and redoing it")
+        for t in TABLES:
+            for k in [k for k in store.keys(t) if k.split(".", 1)[0] == run_id]:
+                log(f"    moved {store.path(t, k)} -> {store.quarantine(t, k)}")
+
+
 def make_executor(suite: Suite, name: str | None = None, workers: int | None = None):
     """The suite's executor (`executor:` block), with the command line's choices on top."""
     opts = suite.spec.executor
@@ -95,12 +115,23 @@ def make_executor(suite: Suite, name: str | None = None, workers: int | None = N
 
 
 def check_names(plan: Plan) -> None:
-    """Unknown loss names fail before anything trains (this imports torch, so not in dry runs)."""
+    """Unknown loss names and unreadable local model files fail before anything trains (this
+    imports torch, so not in dry runs), naming the suite file and the key."""
     from harness.losses import LOSSES
+    from harness.models.load import check_model_files
 
+    checked: set[str] = set()
     for r in plan.all:
         if r.config.loss.name not in LOSSES:
-            raise HarnessError(f"{plan.suite.source}: run {r.label}: {LOSSES.unknown_message(r.config.loss.name)}")
+            raise HarnessError(f"{plan.suite.source}: loss.name (run {_fmt_label(r.label)}): "
+                               f"{LOSSES.unknown_message(r.config.loss.name)}")
+        for key, value in (("model.name", r.config.model.name), ("model.init_from", r.config.model.init_from)):
+            if value and not value.startswith("@") and value not in checked and Path(value).is_dir():
+                checked.add(value)
+                try:
+                    check_model_files(Path(value), key)
+                except HarnessError as e:
+                    raise HarnessError(f"{plan.suite.source}: {e}") from None
 
 
 def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None,
@@ -112,7 +143,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
         if state == "trained" and not status.has_checkpoint(out, rid):
             states[rid] = "pending"
     tasks: list[Task] = []
-    n_train = sum(s in ("pending", "failed") for s in states.values())
+    n_train = sum(s in ("pending", "failed", "damaged") for s in states.values())
     for sft in plan.sft:  # needed to train its runs, and as the reference when evaluating them
         users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != "done"]
         done = status.run_state(store, sft.run_id, eval_hash=None) == "done"
@@ -121,7 +152,7 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
     keys = {t.key for t in tasks}
     i = 0
     for r in plan.runs:
-        if states[r.run_id] in ("pending", "failed"):
+        if states[r.run_id] in ("pending", "failed", "damaged"):
             i += 1
             after = (f"train:{r.sft_id}",) if f"train:{r.sft_id}" in keys else ()
             tasks.append(_train(r, out, plan, train_fn, after=after,
@@ -285,8 +316,4 @@ def write_suite_file(plan: Plan, out: Path) -> Path:
     doc = {"name": plan.suite.name, "hash": plan.suite.hash, "source": plan.suite.source,
            "spec": to_dict(plan.suite.spec), "axes": plan.axes,
            "runs": [{"run_id": r.run_id, "stage": r.stage, "label": r.label} for r in plan.all]}
-    fd, tmp = tempfile.mkstemp(prefix=".suite.", suffix=".tmp", dir=out)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, out / "suite.json")
-    return out / "suite.json"
+    return write_text_atomic(out / "suite.json", json.dumps(doc, indent=1, sort_keys=True, default=str))

@@ -10,7 +10,8 @@ column harness.evaluation writes: change the block and the runs are evaluated ag
 table never mixes two evaluation setups). A diverged run is not evaluated: its weights are not
 a policy anyone would ship, and its failure is already counted. *trained* means evaluation is still owed;
 *failed* runs are retried on the next invocation (failures are often the machine's, not the
-config's); *pending* runs have no `runs` part. Parts are written atomically, so a run killed at
+config's); *pending* runs have no `runs` part; *damaged* runs have a `runs` part that cannot be
+read (the runner moves it aside and redoes the run). Parts are written atomically, so a run killed at
 any moment is in exactly one of these states.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import to_dict
-from harness.results.store import ResultStore
+from harness.results.store import DamagedPart, ResultStore
 from harness.suite.grid import Plan, PlannedRun, get_dotted
 
 FINISHED = ("completed", "diverged")
@@ -29,7 +30,10 @@ EVAL_TABLE = "evals"  # evaluate_runs writes one part per run id; its presence m
 def recorded_status(store: ResultStore, run_id: str) -> str | None:
     if not store.has("runs", run_id):
         return None
-    df = store.read("runs", run_id)
+    try:
+        df = store.read("runs", run_id)
+    except DamagedPart:
+        return "damaged"  # `harness run` moves it aside and redoes the run (runner.set_aside_damaged)
     return str(df["status"].iloc[0]) if len(df) else None
 
 
@@ -44,7 +48,10 @@ def eval_hash(eval_cfg) -> str | None:
 def evaluated(store: ResultStore, run_id: str, want: str) -> bool:
     if not store.has(EVAL_TABLE, run_id):
         return False
-    part = store.read(EVAL_TABLE, run_id)
+    try:
+        part = store.read(EVAL_TABLE, run_id)
+    except DamagedPart:
+        return False
     return "eval_hash" not in part or bool((part["eval_hash"] == want).all())
 
 
@@ -52,6 +59,8 @@ def run_state(store: ResultStore, run_id: str, *, eval_hash: str | None) -> str:
     status = recorded_status(store, run_id)
     if status is None:
         return "pending"
+    if status == "damaged":
+        return "damaged"
     if status not in FINISHED:
         return "failed"
     if eval_hash is not None and status == "completed" and not evaluated(store, run_id, eval_hash):

@@ -74,7 +74,10 @@ def tokenize_run(raw: RawData, data, tokenizer) -> RunData:
     train, dropped = tokenize_pairs(raw.train, tokenizer, **kw)
     held, held_dropped = tokenize_pairs(raw.eval, tokenizer, **kw)
     if not train:
-        raise DataError(f"{raw.source}: every training pair was dropped in tokenisation ({dropped})")
+        raise DataError(f"{raw.source}: every training pair was dropped in tokenisation ({dropped}) with "
+                        f"data.max_prompt_len={data.max_prompt_len}, data.max_response_len={data.max_response_len}: "
+                        "responses cut to max_response_len tokens that become identical carry no preference "
+                        "('identical'); raise data.max_response_len")
     merged = dict(raw.dropped)
     for k, v in dropped.items():
         merged[k] = merged.get(k, 0) + v

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -60,6 +61,10 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     t0 = time.perf_counter()
     with _threads(cfg.train.threads):
         session = prepare(cfg, out_dir, reference_dir=reference_dir)  # HarnessError propagates from here
+        if cfg.train.batch_size > len(session.data.train):  # batches() then holds every pair: say so
+            print(f"warning: train.batch_size={cfg.train.batch_size} is more than the {len(session.data.train)} "
+                  f"training pairs; each step uses all {len(session.data.train)} (runs.batch_size_used)",
+                  file=sys.stderr)
         result = RunResult(run_id, "failed", None, 0, 0.0, None, session.ref_cache_hit)
         loop = None
         try:
@@ -98,6 +103,7 @@ def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
         "dropped_json": json.dumps(session.data.dropped, sort_keys=True),
         "device": session.device, "dtype": str(session.dtype or torch.float32).replace("torch.", ""),
         "threads": torch.get_num_threads(), "resumed_from": result.resumed_from,
+        "batch_size_used": min(cfg.train.batch_size, len(session.data.train)),
     }
 
 

@@ -53,6 +53,10 @@ class Session:
 
 def check_loss(loss_cfg):
     """The registered loss, with its parameters checked against what it accepts."""
+    from harness.losses import LOSSES
+
+    if loss_cfg.name not in LOSSES:
+        raise ConfigError(f"loss.name: {LOSSES.unknown_message(loss_cfg.name)}")
     info = get_loss(loss_cfg.name)
     unknown = sorted(set(loss_cfg.params) - set(info.params))
     if unknown:
