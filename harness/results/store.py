@@ -127,6 +127,18 @@ class ResultStore:
                     out.append((table, key, problem))
         return out
 
+    def sweep_temporaries(self) -> list[Path]:
+        """Remove the `.<name>.*.tmp` files a killed writer left behind (its rename never happened,
+        so they hold nothing a reader could have seen). Only safe under the folder's lock, when no
+        other process is writing (harness.results.lock)."""
+        removed = []
+        for folder in [self.root / t for t in TABLES] + [self.root / "cache" / "refs"]:
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+                if tmp.is_file():
+                    tmp.unlink()
+                    removed.append(tmp)
+        return removed
+
     def quarantine(self, table: str, key: str) -> Path:
         """Move a part aside into `<table>/.damaged/` (readers skip hidden folders); never delete it."""
         import time

@@ -71,6 +71,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
 def _run_locked(suite, plan, out, executor, workers, train_fn, eval_fn, report, log) -> SuiteSummary:
     store = ResultStore(out)
     want = status.eval_hash(rm.resolved_eval(plan))  # also checks a "@sft" reward model has one SFT stage
+    store.sweep_temporaries()  # a killed writer's half-written parts (we hold the lock: nobody else writes)
     set_aside_damaged(store, log)
     write_suite_file(plan, out)
     before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
