@@ -7,16 +7,13 @@
     res.metrics       # long frame: run_id, metric, value
     agg = aggregate(res)   # one row per (cell, metric): n, mean, std, ci_low, ci_high (over seeds)
 
-This module is the one place where metric names are defined (`METRICS`), so `harness report`
-and `harness regress` always agree. Sources, in order (a later source wins on a name clash):
+Metric names, sources and meanings live in one place, the catalogue (harness.catalogue); this
+module reads the sources it names and aggregates, so report, verdict and regress always agree:
 - `runs`: `diverged` (1/0) and `failed` (1/0), summed over seeds;
-- `steps`: `final_<column>` for the stability columns, from the held-out (`eval`) split at its
-  last step when the run has one, else the mean of the last 10% of training steps (single
-  training batches are too noisy to call "final"); completed runs only: a diverged or failed
-  run has no final state, it is counted in `diverged` / `failed` instead;
-- `scores` (per sample): `reward_mean`, `verifier_accuracy`, `kl_mean` as means over samples;
-- `evals`: every metric as written by `harness.evaluation` (with its own CI over prompts), e.g.
-  `winrate_vs_ref`, except timings (`generation_s`, `scoring_s`) and `eval_failed` markers;
+- `steps`: the final value of each catalogued steps column (`final_logratio_chosen`, ...);
+  completed runs only: a diverged or failed run has no final state, it is counted instead;
+- `evals`: every metric as written by `harness.evaluation` (with its own CI over prompts), except
+  timings (`generation_s`, `scoring_s`) and `eval_failed` markers;
 - `lmeval`: `lmeval/<task>/<metric>`.
 Nothing is parsed from logs. SFT stages (`runs.suite` ending in `#sft`) and evaluation-only rows
 (no training config) are not grid runs and are left out.
@@ -30,90 +27,20 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.catalogue import METRICS, Metric, by_source, metric  # noqa: F401  (Metric, metric: re-exported)
 from harness.errors import HarnessError
-from harness.registry import Registry
+from harness.records import FINISHED
 
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    name: str
-    header: str  # short column header
-    description: str
-    agg: str = "mean"  # "mean": mean ± CI over seeds; "sum": a count over seeds (k/n)
-    # Regression defaults written into new baselines (harness.regress): a move is flagged only when
-    # a test over seeds finds it and it is larger than this practical floor, max(abs, rel x |baseline|).
-    tol_abs: float = 0.05
-    tol_rel: float = 0.0
-    exact: bool = False  # no test: any move beyond the floor is a regression (crash counts are not noise)
-    needs_rm: bool = False  # judged by the reward model: no signal (not shown as a finding) when it is at chance
-    higher_is_better: bool | None = None
-    digits: int = 3
-
-
-METRICS: Registry[Metric] = Registry("metric")
-for _m in [
-    # evaluation (harness.evaluation writes these to `evals`, with bootstrap CIs over prompts)
-    Metric("reward_mean", "reward", "mean reward-model score of generations", tol_abs=0.1, needs_rm=True,
-           higher_is_better=True),
-    Metric("winrate_vs_ref", "win-rate", "share of prompts where the reward model prefers the run's generation "
-           "to the reference policy's", needs_rm=True, higher_is_better=True),
-    Metric("verifier_accuracy", "verifier acc", "share of generations whose final answer is correct",
-           higher_is_better=True),
-    Metric("kl_mean", "KL", "mean sequence KL(policy || reference) on generations", tol_abs=0.5, tol_rel=0.25,
-           higher_is_better=False),
-    Metric("chosen_logratio", "held-out chosen log-ratio", "log pi/pi_ref of held-out chosen responses", tol_abs=0.5,
-           tol_rel=0.25),
-    Metric("rejected_logratio", "held-out rejected log-ratio", "log pi/pi_ref of held-out rejected responses",
-           tol_abs=0.5, tol_rel=0.25),
-    Metric("stop_rate", "stop rate", "share of generations that ended with EOS"),
-    Metric("chosen_logp", "held-out chosen log-prob", "log pi of held-out chosen responses", tol_abs=1.0, tol_rel=0.25),
-    Metric("rejected_logp", "held-out rejected log-prob", "log pi of held-out rejected responses", tol_abs=1.0,
-           tol_rel=0.25),
-    Metric("completion_tokens_mean", "tokens", "mean generated tokens", tol_abs=2.0),
-    Metric("rm_heldout_accuracy", "RM acc", "the reward model's own held-out pair accuracy", tol_abs=0.05,
-           higher_is_better=True),
-    # training (the last steps of `steps`)
-    Metric("final_logratio_chosen", "chosen log-ratio", "final log pi/pi_ref of the chosen response", tol_abs=0.5,
-           tol_rel=0.25),
-    Metric("final_logratio_rejected", "rejected log-ratio", "final log pi/pi_ref of the rejected response", tol_abs=0.5,
-           tol_rel=0.25),
-    Metric("final_reward_accuracy", "reward acc", "final share of pairs with r_w > r_l", higher_is_better=True),
-    Metric("final_reward_margin", "margin", "final beta * (r_w - r_l)", tol_abs=0.5, tol_rel=0.25),
-    Metric("final_frac_chosen_below_ref", "displaced", "final share of pairs whose chosen log-ratio is < 0",
-           higher_is_better=False),
-    Metric("final_frac_rejected_above_ref", "rejected above ref", "final share of pairs with r_l > 0"),
-    # outcomes (`runs`)
-    Metric("diverged", "diverged", "runs stopped as diverged (count over seeds)", agg="sum", tol_abs=0,
-           higher_is_better=False, digits=0),
-    Metric("failed", "failed", "runs that failed (count over seeds)", agg="sum", tol_abs=0, exact=True,
-           higher_is_better=False, digits=0),
-]:
-    METRICS.register(_m.name, _m)
-
-# the main table, in this order (only columns with data are shown)
-MAIN_COLUMNS = ["reward_mean", "winrate_vs_ref", "verifier_accuracy", "kl_mean", "final_logratio_chosen",
-                "final_frac_chosen_below_ref", "diverged"]
-STEP_FINALS = ["reward_accuracy", "logratio_chosen", "logratio_rejected", "reward_margin",
-               "frac_chosen_below_ref", "frac_rejected_above_ref"]
-# per-sample `scores` columns -> the metric they average to (the same names `evals` uses, which win)
-SCORE_MEANS = {"reward": "reward_mean", "correct": "verifier_accuracy", "kl": "kl_mean"}
+# the main table, in the catalogue's order (only columns with data are shown)
+MAIN_COLUMNS = [m.name for m in sorted((m for m in (METRICS.get(n) for n in METRICS.names()) if m.main is not None),
+                                       key=lambda m: m.main)]
+STEP_FINALS = {m.column: m.name for m in by_source("steps")}  # steps column -> its final-value metric
 # not results: machine timings, and the marker of a failed evaluation
 SKIPPED_METRICS = {"generation_s", "scoring_s", "eval_failed"}
 # keys that never identify a cell: paths and machine placement
 IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
 KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
 KEY_HEADERS = {"name": "variant", "loss.name": "loss", "loss.beta": "β", "train.learning_rate": "lr"}
-FINISHED = ("completed", "diverged")
-
-
-def metric(name: str) -> Metric:
-    """The catalogue entry, or a generic one for metrics the catalogue does not know."""
-    if name in METRICS:
-        return METRICS.get(name)
-    if name.startswith("lmeval/"):  # lmeval/<task>/<metric>,<filter>
-        _, task, rest = name.split("/", 2)
-        return Metric(name, f"{task} {rest.split(',')[0]}", f"lm-eval task {task}, {rest}", higher_is_better=None)
-    return Metric(name, name, "")
 
 
 def main_columns(available) -> list[str]:
@@ -275,7 +202,9 @@ def cell_id(values) -> str:
 
 
 def run_metrics(store, runs, steps):
-    """Long frame (run_id, metric, value) for the grid runs."""
+    """Long frame (run_id, metric, value) for the grid runs, from the sources the catalogue names:
+    `runs` (status counts), `steps` (final values), `evals` (as the evaluation wrote them, each
+    metric once) and `lmeval`."""
     import pandas as pd
 
     ids = set(runs.loc[runs["status"] == "completed", "run_id"])  # see the module docstring
@@ -284,19 +213,12 @@ def run_metrics(store, runs, steps):
         rows.append((r.run_id, "diverged", float(r.status == "diverged")))
         rows.append((r.run_id, "failed", float(r.status not in FINISHED)))
     rows += _step_finals(steps[steps["run_id"].isin(ids)])
-    scores = store.read("scores")
-    scores = scores[scores["run_id"].isin(ids)]
-    for col, name in SCORE_MEANS.items():
-        if col in scores:
-            means = scores.groupby("run_id")[col].mean().dropna()
-            rows += [(rid, name, float(v)) for rid, v in means.items()]
     evals = store.read("evals")
     evals = evals[evals["run_id"].isin(ids) & ~evals["metric"].isin(SKIPPED_METRICS)]
     rows += [(r.run_id, r.metric, float(r.value)) for r in evals.itertuples()]
     lm = store.read("lmeval")
     rows += [(r.run_id, f"lmeval/{r.task}/{r.metric}", float(r.value)) for r in lm[lm["run_id"].isin(ids)].itertuples()]
-    df = pd.DataFrame(rows, columns=["run_id", "metric", "value"])
-    return df.drop_duplicates(["run_id", "metric"], keep="last").reset_index(drop=True)
+    return pd.DataFrame(rows, columns=["run_id", "metric", "value"])
 
 
 def _step_finals(steps) -> list[tuple]:
@@ -308,9 +230,9 @@ def _step_finals(steps) -> list[tuple]:
         else:
             tr = s[s["split"] == "train"].sort_values("step")
             last = tr.tail(max(1, len(tr) // 10))
-        for col in STEP_FINALS:
+        for col, name in STEP_FINALS.items():
             if col in last and last[col].notna().any():
-                rows.append((rid, f"final_{col}", float(last[col].mean())))
+                rows.append((rid, name, float(last[col].mean())))
     return rows
 
 
@@ -325,7 +247,7 @@ def aggregate(res: Results):
     for (cell, name), g in merged.groupby(["cell", "metric"], sort=False):
         values = [float(v) for v in g.sort_values("run_id")["value"]]
         keyvals = dict(zip(res.keys, json.loads(cell), strict=True))
-        if metric(name).agg == "sum":
+        if metric(name).cell == "sum":
             total = sum(finite(values))
             out.append({**keyvals, "cell": cell, "metric": name, "n": len(values), "mean": total,
                         "std": math.nan, "ci_low": math.nan, "ci_high": math.nan, "values": values})

@@ -155,7 +155,7 @@ def test_missing_metric_is_bad_input(results, baseline, tmp_path, capsys):
     shutil.copytree(results, no_evals)
     shutil.rmtree(no_evals / "evals")
     assert main(["regress", str(no_evals), "--baseline", str(baseline)]) == 2
-    assert "missing metric(s) ['winrate_vs_ref']" in capsys.readouterr().err
+    assert "missing metric(s) ['kl_mean', 'reward_mean', 'verifier_accuracy', 'winrate_vs_ref']" in capsys.readouterr().err
 
 
 def test_bad_baseline_file_names_the_key(results, baseline, capsys):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from harness.config import to_dict
+from harness.evaluation.metrics import sample_metrics
 from harness.results.store import ResultStore
 from harness.suite.grid import expand, resolve, suite_column
 from harness.suite.spec import suite_from_dict
@@ -75,15 +76,18 @@ def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "min
             continue
         quality = {"dpo": 0.4, "minor_dpo": 0.6, "sft": 0.55}[cfg.name] + delta.get("verifier_accuracy", 0.0)
         n = 32
-        store.write("scores", r.run_id, [{
-            "run_id": r.run_id, "prompt_id": f"p{j}", "sample": 0,
-            "reward": float(rng.normal(quality * 2 / (1 + cfg.loss.beta), 0.3)),
-            "correct": float(rng.random() < quality), "kl": float(rng.gamma(2.0, 1.0 / cfg.loss.beta))}
-            for j in range(n)])
+        scores = [{"run_id": r.run_id, "prompt_id": f"p{j}", "sample": 0,
+                   "reward": float(rng.normal(quality * 2 / (1 + cfg.loss.beta), 0.3)),
+                   "correct": float(rng.random() < quality), "kl": float(rng.gamma(2.0, 1.0 / cfg.loss.beta))}
+                  for j in range(n)]
+        store.write("scores", r.run_id, scores)
         wr = float(np.clip(quality + rng.normal(0, 0.03), 0, 1))
-        store.write("evals", r.run_id, [{"run_id": r.run_id, "metric": "winrate_vs_ref", "value": wr,
-                                         "ci_low": wr - 0.1, "ci_high": wr + 0.1, "n": n},
-                                        {"run_id": r.run_id, "metric": "generation_s", "value": 10.0 + i}])
+        # as harness.evaluation writes them: the per-sample means (with bootstrap CIs), then whole rows
+        means = sample_metrics(r.run_id, [x["prompt_id"] for x in scores],
+                               {c: [x[c] for x in scores] for c in ("reward", "correct", "kl")}, iters=200)
+        store.write("evals", r.run_id, means + [{"run_id": r.run_id, "metric": "winrate_vs_ref", "value": wr,
+                                                 "ci_low": wr - 0.1, "ci_high": wr + 0.1, "n": n},
+                                                {"run_id": r.run_id, "metric": "generation_s", "value": 10.0 + i}])
         store.write("lmeval", r.run_id, [{"run_id": r.run_id, "task": "harness_arith", "metric": "exact_match,final-answer",
                                           "value": quality - delta.get("verifier_accuracy", 0.0),
                                           "stderr": 0.05, "n": 100}])

@@ -15,7 +15,8 @@ import yaml
 from harness.config import from_dict, to_dict
 from harness.errors import ConfigError, HarnessError
 from harness.results import ResultStore
-from harness.trainer import run_id_for, train_run
+from harness.records import run_id as run_id_for
+from harness.trainer import train_run
 from harness.trainer.config import RunConfig
 
 METRICS = ["loss", "grad_norm", "learning_rate", "logratio_chosen", "logratio_rejected", "reward_margin",

@@ -68,13 +68,16 @@ def run(args) -> int:
 
 
 def summary(store, status: dict[str, str]) -> str:
-    """One line per run: status and the headline metrics with their CIs."""
+    """One line per run: status and the catalogue's brief metrics with their CIs."""
+    from harness.catalogue import METRICS
+
+    brief = [n for n in METRICS.names() if METRICS.get(n).brief]
     evals = store.read("evals")
     lines = []
     for run_id, st in status.items():
         parts = [f"{run_id}: {st}"]
         df = evals[evals["run_id"] == run_id] if len(evals) else evals
-        for metric in ("reward_mean", "winrate_vs_ref", "verifier_accuracy", "kl_mean", "rm_heldout_accuracy"):
+        for metric in brief:
             hit = df[df["metric"] == metric] if len(df) else df
             if len(hit):
                 r = hit.iloc[0]

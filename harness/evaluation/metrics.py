@@ -14,23 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from harness.catalogue import by_source
 from harness.scoring.winrate import bootstrap_over_prompts, winrate
 
 NAN = math.nan
 
-# scores / generations column -> metric name in `evals`
-SAMPLE_METRICS = {
-    "reward": "reward_mean",
-    "correct": "verifier_accuracy",
-    "kl": "kl_mean",
-    "completion_tokens": "completion_tokens_mean",
-    "stopped": "stop_rate",  # fraction of completions that ended with EOS (not cut by max_new_tokens)
-    # held-out preference pairs (not generations): likelihood displacement at a glance
-    "chosen_logp": "chosen_logp",
-    "rejected_logp": "rejected_logp",
-    "chosen_logratio": "chosen_logratio",
-    "rejected_logratio": "rejected_logratio",
-}
+# per-sample / per-pair column -> the `evals` metric it averages to: the catalogue's samples and pairs entries
+SAMPLE_METRICS = {m.column: m.name for m in by_source("samples", "pairs")}
 
 
 def row(run_id: str, metric: str, value: float, ci_low: float = NAN, ci_high: float = NAN,

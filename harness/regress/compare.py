@@ -165,7 +165,7 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
         alt = _alternative(tol.direction, m.higher_is_better)
         b_vals, c_vals = list(r["values"]), list(cur["values"])
         b_mean, c_mean = float(r["mean"]), float(cur["mean"])
-        if m.agg == "sum":  # counts: test the per-seed 0/1 outcomes, floor on the count
+        if m.cell == "sum":  # counts: test the per-seed 0/1 outcomes, floor on the count
             b_mean, c_mean = float(sum(v for v in b_vals if v == v)), float(sum(v for v in c_vals if v == v))
         test = welch(b_vals, c_vals, alternative=alt) if not m.exact else None
         d = Delta({k: plain(r[k]) for k in shown}, r["metric"], b_mean, c_mean, tol.floor(b_mean),

@@ -49,7 +49,7 @@ def metric_cell(row: dict | None) -> Cell:
     if row is None:
         return Cell(DASH)
     m = metric(row["metric"])
-    if m.agg == "sum":
+    if m.cell == "sum":
         return Cell(f"{int(row['mean'])}/{row['n']}", row["mean"], None, row["n"])
     mean, lo, hi, n = row["mean"], row["ci_low"], row["ci_high"], row["n"]
     if n == 0 or math.isnan(mean):

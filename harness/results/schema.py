@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from harness.catalogue import STEP_COLUMNS
+
 SCHEMA_VERSION = 1
 
 S, F, I, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()  # noqa: E741  (short names keep TABLES readable)
@@ -18,10 +20,9 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
              "model": S, "dataset": S, "status": S, "diverged_step": I, "steps": I, "wall_s": F,
              "ref_cache_hit": B, "config_json": S, "env_json": S, "git_sha": S, "error": S},
     # one row per (run, step, split)
-    "steps": {"run_id": S, "step": I, "split": S, "loss": F, "grad_norm": F, "learning_rate": F,
-              "logratio_chosen": F, "logratio_rejected": F, "reward_margin": F, "reward_accuracy": F,
-              "frac_rejected_above_ref": F, "frac_chosen_below_ref": F, "logps_chosen": F,
-              "logps_rejected": F, "nonfinite": I, "tokens": I, "wall_s": F, "step_s": F},
+    # (the metric columns are the catalogue's STEP_COLUMNS: counts are integers, the rest floats)
+    "steps": {"run_id": S, "step": I, "split": S, "grad_norm": F, "learning_rate": F,
+              **{c: (I if c == "nonfinite" else F) for c in STEP_COLUMNS}, "tokens": I, "wall_s": F, "step_s": F},
     "generations": {"run_id": S, "prompt_id": S, "sample": I, "prompt": S, "completion": S,
                     "completion_tokens": I, "finish_reason": S, "backend": S},
     "scores": {"run_id": S, "prompt_id": S, "sample": I, "reward": F, "correct": F, "kl": F},

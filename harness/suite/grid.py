@@ -21,7 +21,7 @@ import itertools
 from typing import Any
 
 from harness.config import from_dict, to_dict
-from harness.hashing import content_hash
+from harness.records import run_id
 from harness.suite.spec import Suite
 from harness.trainer.config import RunConfig
 
@@ -48,11 +48,6 @@ class Plan:
     @property
     def all(self) -> list[PlannedRun]:
         return self.sft + self.runs
-
-
-def run_id(cfg: RunConfig) -> str:
-    """Content hash of a resolved run config (the suite's run id)."""
-    return content_hash(to_dict(cfg))
 
 
 def suite_column(suite_name: str, stage: str) -> str:

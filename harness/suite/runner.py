@@ -28,6 +28,7 @@ from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.hashing import content_hash
+from harness.records import Status, runs_row
 from harness.results.lock import check_out, out_lock
 from harness.results.store import ResultStore
 from harness.suite import rm, status
@@ -257,16 +258,9 @@ def _sft_checkpoints(run: PlannedRun, out: str, deps: dict[str, Outcome]) -> dic
 
 def record_failure(store: ResultStore, run: PlannedRun, suite_tag: str, error: str) -> str:
     """A `runs` row with status failed, so the failure is visible and the run is retried later."""
-    from harness.env import git_sha, snapshot
-
-    cfg = run.config
-    store.write("runs", run.run_id, [{
-        "run_id": run.run_id, "suite": suite_tag, "name": cfg.name, "loss": cfg.loss.name,
-        "beta": cfg.loss.beta, "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed,
-        "model": cfg.model.name, "dataset": cfg.data.train, "status": "failed", "steps": 0,
-        "config_json": json.dumps(to_dict(cfg), sort_keys=True), "env_json": json.dumps(snapshot()),
-        "git_sha": git_sha(), "error": error[-4000:]}])
-    return "failed"
+    store.write("runs", run.run_id, [runs_row(run.config, run_id=run.run_id, suite=suite_tag, status=Status.FAILED,
+                                              error=error)])
+    return Status.FAILED.value
 
 
 def _default_train():

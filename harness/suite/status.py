@@ -17,13 +17,11 @@ any moment is in exactly one of these states.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.config import to_dict
+from harness.records import FINISHED, checkpoint_dir, has_checkpoint  # noqa: F401  (re-exported)
 from harness.results.store import DamagedPart, ResultStore
 from harness.suite.grid import Plan, PlannedRun, get_dotted
 
-FINISHED = ("completed", "diverged")
 EVAL_TABLE = "evals"  # evaluate_runs writes one part per run id; its presence marks eval done
 
 
@@ -66,17 +64,6 @@ def run_state(store: ResultStore, run_id: str, *, eval_hash: str | None) -> str:
     if eval_hash is not None and status == "completed" and not evaluated(store, run_id, eval_hash):
         return "trained"
     return "done"
-
-
-def checkpoint_dir(out: str | Path, run_id: str) -> Path:
-    """Where a run's final weights live: the trainer's layout (harness.trainer.checkpoint),
-    restated here so that dry runs need not import torch."""
-    return Path(out) / "checkpoints" / run_id / "final"
-
-
-def has_checkpoint(out: str | Path, run_id: str) -> bool:
-    d = checkpoint_dir(out, run_id)
-    return d.is_dir() and any(d.iterdir())
 
 
 def describe(plan: Plan, store: ResultStore, *, eval_hash: str | None) -> str:

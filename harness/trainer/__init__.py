@@ -1,6 +1,6 @@
-"""Training: `train_run(cfg, out_dir) -> RunResult` and `run_id_for(cfg)`.
+"""Training: `train_run(cfg, out_dir) -> RunResult` (run ids: `harness.records.run_id`).
 
-    from harness.trainer import train_run, run_id_for
+    from harness.trainer import train_run
     from harness.trainer.config import RunConfig
 
 The heavy modules (torch, transformers) load on first use, so importing the config classes
@@ -9,7 +9,7 @@ The heavy modules (torch, transformers) load on first use, so importing the conf
 
 from __future__ import annotations
 
-__all__ = ["RunResult", "run_id_for", "train_run"]
+__all__ = ["RunResult", "train_run"]
 
 
 def __getattr__(name):

@@ -26,10 +26,6 @@ from safetensors.torch import load_file, save_file
 from harness.errors import HarnessError
 
 
-def run_dir(out_dir: str | Path, run_id: str) -> Path:
-    return Path(out_dir) / "checkpoints" / run_id
-
-
 def trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 

@@ -31,7 +31,7 @@ from harness.trainer.optim import build_optimizer, lr_at
 
 
 @dataclasses.dataclass
-class Outcome:
+class FitResult:
     status: str  # "completed" | "diverged"
     steps: int  # optimizer steps applied
     diverged_step: int | None
@@ -112,7 +112,7 @@ class Loop:
         return first_loss != 0 and loss > self.t.blowup_factor * abs(first_loss)
 
     # ------------------------------------------------------------------ the run
-    def fit(self) -> Outcome:
+    def fit(self) -> FitResult:
         from tqdm.auto import tqdm
 
         state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id) or {}
@@ -140,7 +140,7 @@ class Loop:
                 self._after_step(done, first_loss, clock)
         finally:
             bar.close()
-        return Outcome(status, done, diverged_step, clock(), start)
+        return FitResult(status, done, diverged_step, clock(), start)
 
     def _after_step(self, done: int, first_loss: float, clock) -> None:
         """Periodic (and final) eval; periodic resumable checkpoint with the rows so far."""

@@ -4,7 +4,8 @@
     acc.add(loss_out, pc, pr, rc, rr, chosen_lengths, rejected_lengths)   # per micro-batch
     row = acc.reduce(extra={"grad_norm": norm})                            # one .tolist()
 
-Definitions (means over the pairs of the step; r = policy - reference summed log-probs):
+Definitions (means over the pairs of the step; r = policy - reference summed log-probs; the
+column names and meanings are harness.catalogue.STEP_COLUMNS):
   loss                      per-pair loss
   logratio_chosen/rejected  r_w, r_l (unscaled)
   reward_margin             chosen_reward - rejected_reward as the loss reports them (beta * h)
@@ -22,8 +23,10 @@ import math
 
 import torch
 
-KEYS = ("loss", "logratio_chosen", "logratio_rejected", "reward_margin", "reward_accuracy",
-        "frac_rejected_above_ref", "frac_chosen_below_ref", "logps_chosen", "logps_rejected", "nonfinite")
+from harness.catalogue import STEP_COLUMNS
+
+KEYS = tuple(STEP_COLUMNS)  # the catalogue's step columns, in the order `add` stacks them
+assert KEYS[5:7] == ("frac_rejected_above_ref", "frac_chosen_below_ref")  # `add` blanks these without a reference
 
 
 class MetricSums:

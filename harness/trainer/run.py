@@ -1,11 +1,11 @@
 """`train_run`: one training run from a `RunConfig`, recorded in the results store.
 
-    from harness.trainer import train_run, run_id_for
+    from harness.trainer import train_run
     result = train_run(cfg, "results/x", suite="minordpo-arith")
     result.status, result.checkpoint          # "completed", results/x/checkpoints/<run_id>/final
 
 Contract (the suite runner and the benchmark rely on it):
-- the run id defaults to `run_id_for(cfg)`, the content hash of the resolved config;
+- the run id defaults to `harness.records.run_id(cfg)`, the content hash of the resolved config;
 - bad config, data or model raise a HarnessError before any training;
 - a run that diverges returns status "diverged" with the step; any other exception during the
   run returns status "failed" with the error text; neither propagates;
@@ -25,8 +25,8 @@ import time
 import traceback
 from pathlib import Path
 
-from harness.config import to_dict
-from harness.hashing import canonical_json, content_hash
+from harness import records
+from harness.records import runs_row
 from harness.results import ResultStore
 
 
@@ -43,19 +43,15 @@ class RunResult:
     resumed_from: int = 0  # the step restored from checkpoints/<run_id>/last (0: a fresh start)
 
 
-def run_id_for(cfg) -> str:
-    """Content hash of the resolved config: same config, same id (the suite's skip key)."""
-    return content_hash(to_dict(cfg))
-
-
 def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str = "",
               reference_dir: str | None = None) -> RunResult:
     """Train `cfg`, write its `runs` and `steps` rows under `out_dir`, return the outcome."""
-    from harness.trainer.checkpoint import clear_state, run_dir, save_final
+    from harness.records import run_dir
+    from harness.trainer.checkpoint import clear_state, save_final
     from harness.trainer.loop import Loop
     from harness.trainer.setup import prepare
 
-    run_id = run_id or run_id_for(cfg)
+    run_id = run_id or records.run_id(cfg)
     store = ResultStore(out_dir)
     folder = run_dir(out_dir, run_id)
     t0 = time.perf_counter()
@@ -87,24 +83,19 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
 def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
     import torch
 
-    from harness.env import git_sha, snapshot
-
-    return {
-        "run_id": result.run_id, "suite": suite, "name": cfg.name, "loss": cfg.loss.name, "beta": cfg.loss.beta,
-        "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
-        "dataset": cfg.data.train, "status": result.status, "diverged_step": result.diverged_step,
-        "steps": result.steps, "wall_s": result.wall_s, "ref_cache_hit": result.ref_cache_hit,
-        "config_json": canonical_json(to_dict(cfg)), "env_json": json.dumps(snapshot(), sort_keys=True),
-        "git_sha": git_sha(), "error": result.error,
+    return runs_row(
+        cfg, run_id=result.run_id, suite=suite, status=result.status, steps=result.steps,
+        diverged_step=result.diverged_step, wall_s=result.wall_s, ref_cache_hit=result.ref_cache_hit,
+        error=result.error,
         # beyond the contract: where things came from and went
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "model_dir": str(session.model_path), "reference": session.reference,
-        "n_train": len(session.data.train), "n_eval": len(session.data.eval),
-        "dropped_json": json.dumps(session.data.dropped, sort_keys=True),
-        "device": session.device, "dtype": str(session.dtype or torch.float32).replace("torch.", ""),
-        "threads": torch.get_num_threads(), "resumed_from": result.resumed_from,
-        "batch_size_used": min(cfg.train.batch_size, len(session.data.train)),
-    }
+        checkpoint=str(result.checkpoint) if result.checkpoint else None,
+        model_dir=str(session.model_path), reference=session.reference,
+        n_train=len(session.data.train), n_eval=len(session.data.eval),
+        dropped_json=json.dumps(session.data.dropped, sort_keys=True),
+        device=session.device, dtype=str(session.dtype or torch.float32).replace("torch.", ""),
+        threads=torch.get_num_threads(), resumed_from=result.resumed_from,
+        batch_size_used=min(cfg.train.batch_size, len(session.data.train)),
+    )
 
 
 @contextlib.contextmanager
