@@ -56,7 +56,7 @@ class RMSignal:
     - where a verifier scored the same generations, its agreement with the verifier: the AUC of
       reward for correct vs wrong answers (Hanley–McNeil interval). A reward model can rank its
       own held-out pairs well and still reward what the policies produce for the wrong reasons
-      (see harness.scoring.rm_implicit); this catches that on the very samples it scored.
+      (see harness.reward.implicit); this catches that on the very samples it scored.
     When either interval includes 0.5 the reward model is at chance for this suite, and every
     metric it produces (`Metric.needs_rm`) carries no information: reports do not present them
     as findings and `harness regress` does not test them."""

@@ -30,7 +30,7 @@ def tiny_rm(path, *, pad=True, accuracy=0.75):
     """A random 2-layer BERT reward model with the MiniLM tokenizer, and an rm.json like train-rm's."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from harness.scoring.rm_train import backbone_dir
+    from harness.reward.classifier_train import backbone_dir
 
     tok = AutoTokenizer.from_pretrained(backbone_dir(None))
     torch.manual_seed(0)

@@ -10,8 +10,8 @@ import pytest
 
 from harness.data.schema import PreferencePair
 from harness.errors import HarnessError
-from harness.scoring.reward_model import RewardModel, encode_pair, flatten_prompt
-from harness.scoring.rm_train import backbone_dir, split_heldout, train_reward_model
+from harness.reward.classifier import RewardModel, encode_pair, flatten_prompt
+from harness.reward.classifier_train import backbone_dir, split_heldout, train_reward_model
 
 torch = pytest.importorskip("torch")
 
@@ -90,8 +90,8 @@ def test_train_rm_command(tiny_backbone, tmp_path, capsys):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected}) + "\n"
                             for p in synthetic_pairs(40)))
-    rc = main(["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--backbone", str(tiny_backbone),
-               "--epochs", "2", "--lr", "1e-3", "--max-length", "48"])
+    rc = main(["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--set", f"backbone={tiny_backbone}",
+               "--set", "epochs=2", "--set", "lr=1e-3", "--set", "max_length=48", "--set", "head_lr=2e-3"])
     assert rc == 0 and "held-out pairwise accuracy" in capsys.readouterr().out
     assert (tmp_path / "rm" / "config.json").is_file() and (tmp_path / "rm" / "rm.json").is_file()
 
@@ -151,7 +151,7 @@ def test_minilm_is_the_default_backbone_by_name():
 # ---------------------------------------------------------------- recipes trained once (rm_stage)
 def test_recipe_is_trained_once_per_hash(tiny_backbone, tmp_path):
     from harness.evaluation.config import RewardTrainConfig
-    from harness.scoring.rm_stage import ensure_reward_model, rm_dir
+    from harness.reward.recipe import ensure_reward_model, rm_dir
 
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected})
@@ -169,7 +169,7 @@ def test_recipe_is_trained_once_per_hash(tiny_backbone, tmp_path):
     other = dataclasses.replace(recipe, seed=1)
     assert rm_dir(tmp_path / "out", other) != path
     assert rm_dir(tmp_path / "out", dataclasses.replace(recipe, threads=1)) == path  # speed, not content
-    with pytest.raises(HarnessError, match="@sft:abc.*known only to `harness run`"):
+    with pytest.raises(HarnessError, match="@sft:abc.*SFT stage; run it through `harness run`"):
         ensure_reward_model(dataclasses.replace(recipe, backbone="@sft:abc"), tmp_path / "out")
 
 
@@ -184,8 +184,11 @@ def test_train_rm_command_with_the_sft_stage_of_a_results_folder(tiny_llama, tmp
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"prompt": p.prompt[0]["content"], "chosen": p.chosen, "rejected": p.rejected})
                             + "\n" for p in synthetic_pairs(20)))
-    args = ["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--backbone", "@sft", "--epochs", "1",
-            "--max-length", "64"]
+    args = ["train-rm", f"jsonl:{data}", "--out", str(tmp_path / "rm"), "--set", "backbone=@sft", "--set", "epochs=1",
+            "--set", "max_length=64"]
     assert main(args + ["--results", str(results)]) == 0
-    assert json.loads((tmp_path / "rm" / "rm.json").read_text())["backbone"] == str(results / "checkpoints/s1/final")
-    assert main(args) == 2 and "give the suite's results folder" in capsys.readouterr().err
+    info = json.loads((tmp_path / "rm" / "rm.json").read_text())
+    assert info["backbone"] == "@sft" and info["backbone_dir"] == str(results / "checkpoints/s1/final")
+    assert main(args) == 2 and "the suite's results folder with --results" in capsys.readouterr().err
+    assert main(args[:4] + ["--set", "epochz=1"]) == 2  # the suite's validation, the suite's messages
+    assert "harness train-rm --set epochz=1: epochz: unknown key (did you mean 'epochs'?)" in capsys.readouterr().err

@@ -9,9 +9,9 @@ import math
 import pytest
 
 from harness.evaluation.config import EvalConfig
-from harness.scoring.reward_model import load_reward_model
-from harness.scoring.rm_implicit import ImplicitRewardModel, encode
-from harness.scoring.rm_stage import ensure_reward_model
+from harness.reward.implicit import ImplicitRewardModel, encode
+from harness.reward.recipe import ensure_reward_model
+from harness.reward.scorer import load_reward_model
 
 RECIPE = {"kind": "implicit", "loss": "simpo", "beta": 2.0, "params": {"gamma": 0.5}, "data": "arith",
           "options": {"split": "train", "n_pairs": 200, "seed": 2}, "backbone": "tiny-arith-sft", "lr": 2.0e-4,

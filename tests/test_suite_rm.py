@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from test_suite_runner import SUITE, _calls, _log, fake_eval, fake_train
 
-import harness.scoring.rm_train as rm_train
+import harness.reward.classifier_train as rm_train
 from harness.errors import ConfigError
 from harness.suite.grid import expand
-from harness.suite.rm import resolved_eval, rm_stage
+from harness.suite.reward_stage import resolved_eval, stage_of
 from harness.suite.runner import run_suite
 from harness.suite.spec import suite_from_dict
 
@@ -48,7 +48,7 @@ def fake_rm(monkeypatch):
 def test_rm_trained_once_after_sft_and_before_evaluation(tmp_path, fake_rm):
     s = rm_suite()
     plan = expand(s)
-    stage = rm_stage(resolved_eval(plan))
+    stage = stage_of(resolved_eval(plan))
     assert stage.train.backbone == f"@sft:{plan.sft[0].run_id}" and stage.sft_id == plan.sft[0].run_id
     seen = []
 
@@ -73,13 +73,13 @@ def test_changed_recipe_trains_a_new_rm_and_reevaluates_without_retraining(tmp_p
     run_suite(rm_suite(), tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
     n = len(_calls(tmp_path))
     other = rm_suite({"epochs": 2})
-    stage = rm_stage(resolved_eval(expand(other)))
+    stage = stage_of(resolved_eval(expand(other)))
     run_suite(other, tmp_path, train_fn=fake_train, eval_fn=fake_eval, log=lambda m: None)
     new = _calls(tmp_path)[n:]
     assert new[0] == f"rm:{stage.hash}" and sorted(new[1:]) == sorted(f"eval:{r.run_id}" for r in expand(other).runs)
     assert len(list((tmp_path / "rm").iterdir())) == 2  # the old one stays: switching back costs nothing
     threads = rm_suite({"epochs": 2, "threads": 1})  # how fast is not what: same RM, nothing to do
-    assert rm_stage(resolved_eval(expand(threads))).hash == stage.hash
+    assert stage_of(resolved_eval(expand(threads))).hash == stage.hash
 
 
 def test_failed_rm_fails_the_evaluations_with_its_reason_then_resumes(tmp_path, fake_rm):
@@ -106,7 +106,7 @@ def test_dry_run_shows_the_stage(tmp_path, capsys):
     path.write_text(yaml.safe_dump(to_dict(rm_suite().spec)))
     assert main(["run", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    stage = rm_stage(resolved_eval(expand(rm_suite())))
+    stage = stage_of(resolved_eval(expand(rm_suite())))
     assert f"reward model {stage.hash}: pending (backbone @sft:" in out
 
 
@@ -135,4 +135,4 @@ def test_sft_backbone_needs_exactly_one_sft_stage(tmp_path):
 
 def test_path_shorthand():
     s = suite_from_dict({**SUITE, "eval": {**SUITE["eval"], "reward_model": "results/rm-hh"}})
-    assert s.spec.eval.reward.path == "results/rm-hh" and rm_stage(resolved_eval(expand(s))) is None
+    assert s.spec.eval.reward.path == "results/rm-hh" and stage_of(resolved_eval(expand(s))) is None

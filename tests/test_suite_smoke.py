@@ -20,7 +20,7 @@ import pytest
 
 from harness.results.store import ResultStore
 from harness.suite.grid import expand
-from harness.suite.rm import resolved_eval, rm_stage
+from harness.suite.reward_stage import resolved_eval, stage_of
 from harness.suite.spec import load_suite
 from harness.suite.status import eval_hash
 
@@ -95,7 +95,7 @@ def test_reward_model_stage_trained_once_from_the_sft_checkpoint(smoke):
     import json
 
     out, plan = smoke
-    stage = rm_stage(resolved_eval(plan))
+    stage = stage_of(resolved_eval(plan))
     assert stage.sft_id == plan.sft[0].run_id
     (trained,) = (out / "rm").iterdir()  # one RM, named by its recipe's hash
     assert trained == stage.dir(out)

@@ -42,7 +42,7 @@ def run(args) -> int:
     out = args.out or default_out(suite)
     if args.dry_run:
         from harness.results.store import ResultStore
-        from harness.suite import rm
+        from harness.suite import reward_stage as rm
         from harness.suite.status import describe, eval_hash
 
         plan = expand(suite)
@@ -52,7 +52,7 @@ def run(args) -> int:
         for table, key, problem in store.damaged():
             print(f"damaged: {store.path(table, key)}: {problem} (harness run moves it aside and redoes its run)")
         print(describe(plan, store, eval_hash=eval_hash(eval_cfg)))
-        for line in rm.describe(rm.rm_stage(eval_cfg), out):
+        for line in rm.describe(rm.stage_of(eval_cfg), out):
             print(line)
         return 0
     from harness.suite.runner import run_suite

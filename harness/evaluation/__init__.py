@@ -14,7 +14,7 @@ Public API (what the suite runner and `harness eval` call)::
     # -> {ref_run_id: "ok", run_id: "ok" | "failed: <reason>", ...}
 
 `reward_model` is a directory / hub id, or a recipe ({train: {data, backbone, epochs, ...}}) that
-is trained once into `<store root>/rm/<hash>/` (`harness.scoring.rm_stage`; the suite runner
+is trained once into `<store root>/rm/<hash>/` (`harness.reward.recipe`; the suite runner
 trains it as a stage of its own, which also resolves the "@sft" backbone).
 
 What it guarantees:

@@ -68,12 +68,12 @@ SFT_BACKBONE = "@sft"  # the suite's SFT-stage checkpoint (resolved by the runne
 
 @dataclasses.dataclass(frozen=True)
 class RewardTrainConfig:
-    """A reward model to train (Bradley-Terry, `harness.scoring.rm_train`) rather than one to load."""
+    """A reward model to train (Bradley-Terry, `harness.reward.classifier_train`) rather than one to load."""
 
     data: str  # preference pairs: a dataset spec (harness.data.load_pairs), e.g. arith, hh-rlhf
     options: dict[str, Any] = F(default_factory=dict)  # adapter options
-    # classifier: a Bradley-Terry head on the backbone (harness.scoring.rm_train); implicit: a policy
-    # trained from the backbone with `loss`, scoring with that loss's reward (harness.scoring.rm_implicit)
+    # classifier: a Bradley-Terry head on the backbone (harness.reward.classifier_train); implicit: a policy
+    # trained from the backbone with `loss`, scoring with that loss's reward (harness.reward.implicit)
     kind: Literal["classifier", "implicit"] = "classifier"
     loss: str = "simpo"  # implicit: any registered loss (`harness ls losses`)
     beta: float = F(default=2.0, metadata=positive)  # implicit: the loss's beta (scales scores, not their order)
@@ -101,7 +101,7 @@ class RewardTrainConfig:
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
     path: str | None = None  # reward-model directory or hub id (`reward_model: DIR` is shorthand)
-    train: RewardTrainConfig | None = None  # or a recipe, trained once into OUT/rm/<hash>/ (rm_stage)
+    train: RewardTrainConfig | None = None  # or a recipe, trained once into OUT/rm/<hash>/ (harness.reward.recipe)
     batch_size: int = F(default=16, metadata=at_least_one)  # scoring
     max_length: int = F(default=512, metadata=at_least_one)  # scoring
 

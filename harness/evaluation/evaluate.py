@@ -112,6 +112,7 @@ class _Session:
 
     def __init__(self, cfg: EvalConfig, pairs: list, ref_dir: Path, store: ResultStore, log):
         from harness.generation import BACKENDS, SamplingSpec
+        from harness.reward.recipe import reward_model_path
         from harness.scoring import SCORERS
 
         self.cfg, self.pairs, self.store, self.log = cfg, pairs, store, log
@@ -122,7 +123,7 @@ class _Session:
         try:  # cheap checks and loads first: a bad RM path or task name fails before the engine starts
             if cfg.reward is not None:
                 r = cfg.reward
-                reward = SCORERS.get("reward")(reward_path(r, store.root, log), batch_size=r.batch_size,
+                reward = SCORERS.get("reward")(reward_model_path(r, store.root, log), batch_size=r.batch_size,
                                               max_length=r.max_length, device=cfg.device)
                 self.scorers.append(reward)
                 self.rm = reward.rm
@@ -267,16 +268,6 @@ class _Session:
                     part.close()
                 except Exception:  # closing must never hide the error that got us here
                     pass
-
-
-def reward_path(reward, root, log) -> str:
-    """The reward model to score with: its path, or the directory its recipe was trained into
-    (by the suite's RM stage, or here when that has not happened yet)."""
-    if reward.path is not None:
-        return reward.path
-    from harness.scoring.rm_stage import ensure_reward_model
-
-    return str(ensure_reward_model(reward.train, root, log=log))
 
 
 def _num(v) -> float:

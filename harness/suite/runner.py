@@ -11,7 +11,7 @@ moment (SIGKILL included) and run again recomputes the state of each run from th
 
 Sharing: an SFT stage is trained once per model x dataset and its checkpoint is the start (and
 the reference) of every run; reference log-probs are shared through the trainer's cache; a
-reward model recipe in the eval block is trained once into OUT/rm/<hash>/ (`harness.suite.rm`)
+reward model recipe in the eval block is trained once into OUT/rm/<hash>/ (`harness.suite.reward_stage`)
 and scores every evaluation; the evaluation of a group of runs is one `evaluate_runs` call, so
 one generation engine serves every checkpoint of the group.
 """
@@ -31,7 +31,8 @@ from harness.hashing import content_hash
 from harness.records import Status, runs_row
 from harness.results.lock import check_out, out_lock
 from harness.results.store import ResultStore
-from harness.suite import rm, status
+from harness.suite import reward_stage as rm
+from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
 from harness.suite.grid import Plan, PlannedRun, expand, resolve, suite_column
 from harness.suite.spec import Suite
@@ -184,7 +185,7 @@ def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task]
             groups.setdefault(r.sft_id or base_reference_id(r), []).append(r)
     keys = {t.key for t in tasks}
     out_tasks = []
-    stage = rm.rm_stage(eval_cfg)
+    stage = rm.stage_of(eval_cfg)
     if groups and stage is not None and not stage.trained(out):
         out_tasks.append(rm.rm_task(stage, out, keys))
         keys.add(stage.key)
@@ -236,7 +237,7 @@ def eval_task(eval_cfg, out: str, ref: str, runs: list[PlannedRun], eval_fn=None
     targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
-    rm.check_dependency(rm.rm_stage(eval_cfg), deps)
+    rm.check_dependency(rm.stage_of(eval_cfg), deps)
     if ref.startswith("base-"):  # evaluate_runs builds it like the trainer: runs[0]'s model and seed
         reference = (ref, runs[0].config.model.name)
     else:

@@ -17,7 +17,7 @@
       train: {steps: 1000, learning_rate: 1.0e-3}
     eval:                       # harness.evaluation.EvalConfig; absent: train only
       generation: {backend: vllm, n_prompts: 64, max_new_tokens: 32}
-      reward_model:             # a DIR / hub id, or a recipe trained once into OUT/rm/<hash>/ (harness.suite.rm)
+      reward_model:             # a DIR / hub id, or a recipe trained once into OUT/rm/<hash>/ (harness.suite.reward_stage)
         train: {data: arith, options: {n_pairs: 512}, backbone: "@sft", epochs: 2}
     report: {title: "MinorDPO vs DPO"}
 

@@ -37,7 +37,7 @@ def recorded_status(store: ResultStore, run_id: str) -> str | None:
 
 def eval_hash(eval_cfg) -> str | None:
     """The id harness.evaluation stamps on its rows (`config_hash` of the resolved EvalConfig:
-    harness.suite.rm.resolved_eval)."""
+    harness.suite.reward_stage.resolved_eval)."""
     from harness.evaluation.config import config_hash
 
     return None if eval_cfg is None else config_hash(eval_cfg)

@@ -2,7 +2,7 @@
 
     info = train_reward_model(pairs, "results/rm-hh", epochs=2, max_length=96)
     info["heldout_accuracy"]      # pairwise accuracy on prompts never trained on
-    RewardModel("results/rm-hh")  # scores with it (harness.scoring.reward_model)
+    RewardModel("results/rm-hh")  # scores with it (harness.reward.classifier)
 
     harness train-rm hh-rlhf --out results/rm-hh --limit 600
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hashing import content_hash
-from harness.scoring.reward_model import INFO_FILE, encode_pair
+from harness.reward.classifier import INFO_FILE, encode_pair
 
 DEFAULT_BACKBONE = "all-minilm-l6-v2"
 MINILM = ("minilm", DEFAULT_BACKBONE)  # names of the packaged default

@@ -4,7 +4,7 @@
     rm.score(["What is 2+2?"], ["4"])                   # [1.73]  (logit 0 of each pair)
     rm.heldout_accuracy                                 # from rm.json when `harness train-rm` made it
 
-Input format (shared with `harness.scoring.rm_train`, so a trained RM is scored the way it learnt):
+Input format (shared with `harness.reward.classifier_train`, so a trained RM is scored the way it learnt):
 - an RM whose tokenizer has a chat template gets the conversation (prompt messages + the response
   as the assistant turn) rendered by that template, truncated from the left (the response stays);
 - any other RM gets a text pair (prompt, response): a message-list prompt is flattened into the
@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.scoring.base import Samples
 
 INFO_FILE = "rm.json"  # written by rm_train next to the weights: backbone, held-out accuracy, ...
 _ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
@@ -126,29 +125,3 @@ def _hub_like(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
 
-
-def load_reward_model(path: str | Path, **kwargs):
-    """The reward model at `path`, of the kind its rm.json names (default: a classifier)."""
-    from harness.registry import Registry
-
-    kinds: Registry = Registry("reward-model kind")
-    kinds.register("classifier", RewardModel)
-    kinds.register("implicit", "harness.scoring.rm_implicit:ImplicitRewardModel")
-    local = Path(path).expanduser()
-    kind = load_info(local).get("kind", "classifier") if local.is_dir() else "classifier"
-    return kinds.get(kind)(path, **kwargs)
-
-
-class RewardModelScorer:
-    """Scorer: ``reward`` per sample, from the reward model at `path` (classifier or implicit)."""
-
-    columns = ("reward",)
-
-    def __init__(self, path: str | Path, **kwargs):
-        self.rm = load_reward_model(path, **kwargs)
-
-    def score(self, samples: Samples) -> dict[str, list[float]]:
-        return {"reward": self.rm.score(samples.prompts, samples.completions)}
-
-    def close(self) -> None:
-        self.rm = None

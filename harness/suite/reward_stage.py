@@ -5,8 +5,8 @@
         train: {data: arith, options: {split: train, n_pairs: 512}, backbone: "@sft", epochs: 2, lr: 1.0e-3}
 
     eval_cfg = resolved_eval(plan)        # the eval block with "@sft" → "@sft:<sft run id>"
-    stage = rm_stage(eval_cfg)            # RMStage(train, hash, sft_id), None without a recipe
-    stage.dir(out)                        # OUT/rm/<hash>/, trained once (harness.scoring.rm_stage)
+    stage = stage_of(eval_cfg)            # RMStage(train, hash, sft_id), None without a recipe
+    stage.dir(out)                        # OUT/rm/<hash>/, trained once (harness.reward.recipe)
 
 Why a stage rather than a step of each evaluation: a suite evaluates in groups (one per
 reference) and again after an interruption, and all of them must score with the same reward
@@ -39,12 +39,12 @@ class RMStage:
         return f"rm:{self.hash}"
 
     def dir(self, out: str | Path) -> Path:
-        from harness.scoring.rm_stage import rm_dir
+        from harness.reward.recipe import rm_dir
 
         return rm_dir(out, self.train)
 
     def trained(self, out: str | Path) -> bool:
-        from harness.scoring.rm_stage import is_trained
+        from harness.reward.recipe import is_trained
 
         return is_trained(self.dir(out))
 
@@ -62,15 +62,14 @@ def resolved_eval(plan: Plan) -> EvalConfig | None:
     return dataclasses.replace(cfg, reward_model=dataclasses.replace(cfg.reward, train=train))
 
 
-def rm_stage(eval_cfg: EvalConfig | None) -> RMStage | None:
+def stage_of(eval_cfg: EvalConfig | None) -> RMStage | None:
     """The stage of a resolved eval config (`resolved_eval`); None when it trains no reward model."""
-    from harness.scoring.rm_stage import rm_hash
+    from harness.reward.recipe import rm_hash, sft_stage_id
 
     train = eval_cfg.reward.train if eval_cfg is not None and eval_cfg.reward is not None else None
     if train is None:
         return None
-    sft_id = train.backbone.split(":", 1)[1] if train.backbone.startswith(SFT_BACKBONE + ":") else None
-    return RMStage(train, rm_hash(train), sft_id)
+    return RMStage(train, rm_hash(train), sft_stage_id(train.backbone) or None)
 
 
 def rm_task(stage: RMStage, out: Path, keys: set[str]) -> Task:
@@ -81,7 +80,7 @@ def rm_task(stage: RMStage, out: Path, keys: set[str]) -> Task:
 
 def train_rm_task(stage: RMStage, out: str, *, deps: dict[str, Outcome]) -> str:
     """Task body (module level: picklable): train the RM unless it is there; returns its directory."""
-    from harness.scoring.rm_stage import ensure_reward_model
+    from harness.reward.recipe import ensure_reward_model
 
     backbone = None
     if stage.sft_id is not None:
@@ -89,7 +88,7 @@ def train_rm_task(stage: RMStage, out: str, *, deps: dict[str, Outcome]) -> str:
         if not status.has_checkpoint(out, stage.sft_id):
             raise HarnessError(f"reward model {stage.hash}: its backbone, SFT stage {stage.sft_id}, has no checkpoint "
                                "(the stage failed or its weights were deleted)")
-    return str(ensure_reward_model(stage.train, out, backbone_dir=backbone))
+    return str(ensure_reward_model(stage.train, out, sft_dir=backbone))
 
 
 def check_dependency(stage: RMStage | None, deps: dict[str, Outcome]) -> None:
@@ -106,3 +105,21 @@ def describe(stage: RMStage | None, out: str | Path) -> list[str]:
     state = "done" if stage.trained(out) else "pending"
     return [f"reward model {stage.hash}: {state} (backbone {stage.train.backbone}, data {stage.train.data}) "
             f"-> {stage.dir(out)}"]
+
+
+def sft_checkpoint(results: str | Path) -> Path:
+    """The SFT-stage checkpoint of a suite results folder (read from its suite.json): what "@sft"
+    means to `harness train-rm --results DIR`."""
+    import json
+
+    from harness.records import checkpoint_dir, has_checkpoint
+
+    doc = Path(results) / "suite.json"
+    if not doc.is_file():
+        raise HarnessError(f"--results {results}: not a suite results folder (no suite.json)")
+    sft = [r["run_id"] for r in json.loads(doc.read_text())["runs"] if r.get("stage") == "sft"]
+    if len(sft) != 1:
+        raise HarnessError(f"backbone @sft: {results} has {len(sft)} SFT stages; give the checkpoint directory")
+    if not has_checkpoint(results, sft[0]):
+        raise HarnessError(f"backbone @sft: SFT stage {sft[0]} has no checkpoint in {results}")
+    return checkpoint_dir(results, sft[0])

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.scoring.reward_model import INFO_FILE, load_info
+from harness.reward.classifier import INFO_FILE, load_info
 
 KIND = "implicit"
 

@@ -1,9 +1,10 @@
 """A reward model trained from a recipe, once per recipe: `OUT/rm/<hash>/`, reused when there.
 
-    from harness.scoring.rm_stage import ensure_reward_model, rm_dir, rm_hash
+    from harness.reward.recipe import ensure_reward_model, rm_dir, rm_hash
     train = EvalConfig.from_mapping(...).reward.train          # a RewardTrainConfig
     path = ensure_reward_model(train, "results/smoke")         # trains, or finds it already trained
-    path = ensure_reward_model(train, out, backbone_dir=sft)   # "@sft:<id>": the caller knows where it is
+    path = ensure_reward_model(train, out, sft_dir=sft)        # "@sft:<id>": the caller knows where it is
+    info = train_into(train, "results/rm-hh")                  # `harness train-rm`: into a folder of its own
 
 The hash covers the whole recipe (data spec, options, limit, backbone, hyper-parameters; not
 `threads`, `device`), the way a run id covers a run config: the same recipe is trained once, any change
@@ -11,7 +12,7 @@ trains a new one beside it. A backbone "@sft:<run id>" names the suite's SFT sta
 the hash changes when the SFT stage does. The directory appears atomically (rm_train writes
 `<hash>.tmp` and renames it), so a finished `rm.json` means a complete reward model and a killed
 training leaves nothing that looks done. `harness run` trains it as a stage of its own
-(harness.suite.rm); `evaluate_runs` calls `ensure_reward_model` too, so `harness eval` accepts
+(harness.suite.reward_stage); `evaluate_runs` calls `ensure_reward_model` too, so `harness eval` accepts
 a recipe whose backbone needs no suite.
 """
 
@@ -24,7 +25,7 @@ from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.hashing import content_hash
 from harness.registry import Registry
-from harness.scoring.reward_model import INFO_FILE
+from harness.reward.classifier import INFO_FILE
 
 RM_FOLDER = "rm"
 _NOT_HASHED = ("threads", "device")  # how fast, not what
@@ -44,22 +45,43 @@ def is_trained(path: str | Path) -> bool:
     return (Path(path) / INFO_FILE).is_file()
 
 
-def ensure_reward_model(train, root: str | Path, *, backbone_dir: str | Path | None = None,
-                        log: Callable[[str], None] = print) -> Path:
-    """The directory of the reward model `train` describes, training it first when missing.
+def sft_stage_id(backbone: str) -> str | None:
+    """The SFT stage a backbone names: "@sft:<id>" -> id, "@sft" (not resolved yet) -> "", else None."""
+    from harness.evaluation.config import SFT_BACKBONE
 
-    `backbone_dir` replaces a stage backbone ("@sft:<id>"); other backbones resolve themselves
-    ("minilm", a directory, a hub id).
-    """
+    if backbone == SFT_BACKBONE:
+        return ""
+    return backbone.split(":", 1)[1] if backbone.startswith(SFT_BACKBONE + ":") else None
+
+
+def ensure_reward_model(train, root: str | Path, *, sft_dir: str | Path | None = None,
+                        log: Callable[[str], None] = print) -> Path:
+    """The directory of the reward model `train` describes (OUT/rm/<hash>/), training it first
+    when missing. `sft_dir`: the checkpoint an "@sft" backbone stands for (harness.suite.reward_stage)."""
     out = rm_dir(root, train)
-    if is_trained(out):
-        return out
+    if not is_trained(out):
+        train_into(train, out, sft_dir=sft_dir, log=log)
+    return out
+
+
+def reward_model_path(reward, root: str | Path, log: Callable[[str], None] = print) -> str:
+    """What a RewardConfig scores with: its path, or the directory its recipe is trained into (by
+    the suite's stage, or here when that has not happened yet)."""
+    if reward.path is not None:
+        return reward.path
+    return str(ensure_reward_model(reward.train, root, log=log))
+
+
+def train_into(train, out: str | Path, *, sft_dir: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train the reward model of recipe `train` into `out` (what `harness train-rm` and the suite's
+    stage both do); returns its rm.json."""
+    out = Path(out)
     backbone = train.backbone
-    if backbone.startswith("@"):
-        if backbone_dir is None:
-            raise HarnessError(f"reward model backbone {backbone!r}: a suite stage, known only to `harness run`; "
-                               "give a model directory (e.g. the SFT checkpoint) instead")
-        backbone = str(backbone_dir)
+    if sft_stage_id(backbone) is not None:
+        if sft_dir is None:
+            raise HarnessError(f"reward model backbone {backbone!r}: a suite's SFT stage; run it through `harness run`, "
+                               "or give `harness train-rm` the suite's results folder with --results")
+        backbone = str(sft_dir)
     import torch
 
     if train.threads:
@@ -67,13 +89,13 @@ def ensure_reward_model(train, root: str | Path, *, backbone_dir: str | Path | N
     info = TRAINERS.get(train.kind)(train, out, backbone, log)
     log(f"reward model {out.name}: held-out pairwise accuracy {info['heldout_accuracy']:.3f} on "
         f"{info['heldout_pairs']} pairs ({info['train_s']:.0f}s)")
-    return out
+    return info
 
 
 def _train_classifier(train, out: Path, backbone: str, log) -> dict:
     from harness.data import load_pairs
     from harness.models.load import resolve_device
-    from harness.scoring.rm_train import train_reward_model
+    from harness.reward.classifier_train import train_reward_model
 
     loaded = load_pairs(train.data, options=dict(train.options) or None, limit=train.limit)
     log(f"reward model {out.name}: {len(loaded.pairs)} pairs from {loaded.source}, backbone {train.backbone}")
@@ -86,7 +108,7 @@ def _train_classifier(train, out: Path, backbone: str, log) -> dict:
 
 
 def _train_implicit(train, out: Path, backbone: str, log) -> dict:
-    from harness.scoring.rm_implicit import train_implicit
+    from harness.reward.implicit import train_implicit
 
     log(f"reward model {out.name}: implicit (DPO) reward model on {train.data}, backbone {train.backbone}")
     return train_implicit(train, train.data, out, backbone=backbone, log=log)

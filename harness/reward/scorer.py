@@ -1,0 +1,43 @@
+"""The `reward` scorer: scores every generation with the reward model at a path, of whatever kind.
+
+    scorer = SCORERS.get("reward")("results/x/rm/<hash>")     # harness.scoring registry
+    scorer.score(samples)                                     # {"reward": [...]}
+    rm = load_reward_model(path)                              # RewardModel | ImplicitRewardModel
+
+The kind comes from the directory's rm.json (`kind`: classifier, the default, or implicit);
+`KINDS` maps it to the class that scores with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.registry import Registry
+from harness.reward.classifier import RewardModel, load_info
+from harness.scoring.base import Samples
+
+KINDS: Registry = Registry("reward-model kind")
+KINDS.register("classifier", RewardModel)
+KINDS.register("implicit", "harness.reward.implicit:ImplicitRewardModel")
+
+
+def load_reward_model(path: str | Path, **kwargs):
+    """The reward model at `path`, of the kind its rm.json names (default: a classifier)."""
+    local = Path(path).expanduser()
+    kind = load_info(local).get("kind", "classifier") if local.is_dir() else "classifier"
+    return KINDS.get(kind)(path, **kwargs)
+
+
+class RewardModelScorer:
+    """Scorer: ``reward`` per sample, from the reward model at `path` (classifier or implicit)."""
+
+    columns = ("reward",)
+
+    def __init__(self, path: str | Path, **kwargs):
+        self.rm = load_reward_model(path, **kwargs)
+
+    def score(self, samples: Samples) -> dict[str, list[float]]:
+        return {"reward": self.rm.score(samples.prompts, samples.completions)}
+
+    def close(self) -> None:
+        self.rm = None
