@@ -81,7 +81,7 @@ def fake_train(cfg, out, *, run_id, suite):
     return FakeResult(run_id, status, 2 if diverge else None, steps, ckpt)
 
 
-def fake_eval(eval_cfg, *, targets, reference, store, runs):
+def fake_eval(eval_cfg, *, targets, reference, store, prompts):
     assert eval_cfg.generation.n_prompts == 3  # the suite's validated EvalConfig
     _log(store.root, f"reference:{reference[0]}")
     for run_id, ckpt in targets:

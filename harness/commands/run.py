@@ -33,7 +33,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     split_overrides(args, _options, "harness run")
-    from harness.suite.grid import expand
     from harness.suite.spec import load_suite
 
     suite = load_suite(args.suite, args.overrides)
@@ -42,17 +41,17 @@ def run(args) -> int:
     out = args.out or default_out(suite)
     if args.dry_run:
         from harness.results.store import ResultStore
-        from harness.suite import reward_stage as rm
-        from harness.suite.status import describe, eval_hash
+        from harness.suite import reward_stage
+        from harness.suite.resolved import resolve_suite
+        from harness.suite.status import describe
 
-        plan = expand(suite)
-        eval_cfg = rm.resolved_eval(plan)
-        print(f"suite {suite.name} ({suite.hash}) from {suite.source}")
+        rs = resolve_suite(suite)  # the runner's own resolution: what the dry run shows is what runs
+        print(f"suite {suite.name} ({suite.hash}) from {suite.source}; executor {suite.spec.executor.name}")
         store = ResultStore(out)
         for table, key, problem in store.damaged():
             print(f"damaged: {store.path(table, key)}: {problem} (harness run moves it aside and redoes its run)")
-        print(describe(plan, store, eval_hash=eval_hash(eval_cfg)))
-        for line in rm.describe(rm.stage_of(eval_cfg), out):
+        print(describe(rs.plan, store, eval_hash=rs.eval_hash))
+        for line in reward_stage.describe(rs.reward, out):
             print(line)
         return 0
     from harness.suite.runner import run_suite

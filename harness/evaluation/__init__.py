@@ -8,9 +8,8 @@ Public API (what the suite runner and `harness eval` call)::
     status = evaluate_runs(cfg,                                   # an EvalConfig or a plain dict
                            targets=[(run_id, checkpoint_dir), ...],
                            reference=(ref_run_id, ref_dir_or_model_name),
-                           prompts=None,                          # list[PreferencePair]; None: cfg.prompts,
-                           store=ResultStore(out),                #   else the runs' held-out pairs
-                           runs=[RunConfig, ...])                 # optional: held-out data, reference by name
+                           prompts=None,                          # list[PreferencePair]; None: cfg.prompts
+                           store=ResultStore(out))                # (a suite passes its runs' held-out pairs)
     # -> {ref_run_id: "ok", run_id: "ok" | "failed: <reason>", ...}
 
 `reward_model` is a directory / hub id, or a recipe ({train: {data, backbone, epochs, ...}}) that

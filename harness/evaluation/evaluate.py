@@ -28,8 +28,7 @@ from harness.results.store import ResultStore
 
 
 def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str, str], prompts: Sequence | None = None,
-                  store: ResultStore | None = None, *, runs: Sequence | None = None,
-                  log: Callable[[str], None] = print) -> dict[str, str]:
+                  store: ResultStore | None = None, *, log: Callable[[str], None] = print) -> dict[str, str]:
     """Evaluate `reference` and every target; see `harness.evaluation` for the contract."""
     if store is None:
         raise TypeError("evaluate_runs: store is required")
@@ -38,8 +37,8 @@ def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str,
         import torch
 
         torch.set_num_threads(cfg.threads)
-    pairs = select_prompts(cfg, prompts, runs)
-    ref_id, ref_dir = resolve_reference(reference, runs)
+    pairs = select_prompts(cfg, prompts)
+    ref_id, ref_dir = resolve_reference(reference)
     session = _Session(cfg, pairs, ref_dir, store, log)
     status: dict[str, str] = {}
     try:
@@ -63,19 +62,16 @@ def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str,
     return status
 
 
-def select_prompts(cfg: EvalConfig, prompts: Sequence | None, runs: Sequence | None) -> list:
-    """The first `n_prompts` distinct prompts: given, from `cfg.prompts`, or the runs' held-out pairs."""
+def select_prompts(cfg: EvalConfig, prompts: Sequence | None) -> list:
+    """The first `n_prompts` distinct prompts: given (a suite passes its runs' held-out pairs,
+    harness.suite.resolved), or loaded from `cfg.prompts`."""
     if prompts is None:
-        if cfg.prompts is not None:
-            from harness.data import load_pairs
+        if cfg.prompts is None:
+            raise HarnessError("eval: no prompts: give eval.prompts (a dataset spec), or evaluate through a suite "
+                               "whose runs have held-out data")
+        from harness.data import load_pairs
 
-            prompts = load_pairs(cfg.prompts.data, options=dict(cfg.prompts.options)).pairs
-        elif runs:
-            from harness.trainer.data import load_run_pairs
-
-            prompts = load_run_pairs(runs[0].data).eval
-        else:
-            raise HarnessError("eval: no prompts: give eval.prompts (a dataset spec) or runs with held-out data")
+        prompts = load_pairs(cfg.prompts.data, options=dict(cfg.prompts.options)).pairs
     seen, out = set(), []
     for p in prompts:
         if p.prompt_id not in seen:  # one prompt, one set of samples: (prompt_id, sample) is a key
@@ -88,21 +84,18 @@ def select_prompts(cfg: EvalConfig, prompts: Sequence | None, runs: Sequence | N
     return out
 
 
-def resolve_reference(reference: tuple[str, str], runs: Sequence | None) -> tuple[str, Path]:
-    """(id, directory): a directory as is; a model name is built/resolved like the trainer does."""
+def resolve_reference(reference: tuple[str, str]) -> tuple[str, Path]:
+    """(id, directory): a directory as is; a model name (registered, hub id) is resolved to its directory."""
     ref_id, where = reference
     path = Path(str(where)).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise HarnessError(f"reference model {str(where)!r}: not a model directory (no config.json)")
         return ref_id, path
-    from harness.models.load import model_dir
-    from harness.trainer.config import ModelConfig
+    from harness.models.load import resolve_model
 
-    model = runs[0].model if runs else ModelConfig(name=str(where))
-    seed = runs[0].train.seed if runs else 0
     try:
-        return ref_id, Path(model_dir(model, seed=seed))
+        return ref_id, resolve_model(str(where))
     except HarnessError as e:
         raise HarnessError(f"reference model {str(where)!r}: {e}") from None
 

@@ -47,6 +47,19 @@ def model_dir(cfg, *, texts: Iterable[str] = (), seed: int = 0) -> Path:
     return _hub_snapshot(cfg.name, cfg.revision, MODELS.unknown_message(cfg.name))
 
 
+def resolve_model(name: str, *, seed: int = 0) -> Path:
+    """A registered model name, a local directory or a hub id -> its directory (no run config needed)."""
+    from harness.models import MODELS
+
+    if name in MODELS:
+        return Path(MODELS.get(name)(texts=(), seed=seed, options={}))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        check_model_files(path, "model")
+        return path
+    return _hub_snapshot(name, None, MODELS.unknown_message(name))
+
+
 def check_model_files(path: Path, what: str) -> None:
     """Fail before any work, naming the file, when config.json is not JSON or a safetensors file is
     truncated (only headers are read: cheap). Without this, transformers fails seconds or minutes

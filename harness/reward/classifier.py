@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-INFO_FILE = "rm.json"  # written by rm_train next to the weights: backbone, held-out accuracy, ...
+INFO_FILE = "rm.json"  # written by classifier_train (or implicit) next to the weights: backbone, held-out accuracy, ...
 _ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
 
 
@@ -81,7 +81,7 @@ class RewardModel:
         except (OSError, ValueError) as e:
             raise HarnessError(f"reward model {str(path)!r}: cannot load it as a sequence-classification model "
                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-        # as in training (rm_train): real tokens keep positions 0..n-1 whatever the model does
+        # as in training (classifier_train): real tokens keep positions 0..n-1 whatever the model does
         # with position ids under padding; decoder RMs read the last non-pad token
         self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token_id is None:

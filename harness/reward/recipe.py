@@ -9,7 +9,7 @@
 The hash covers the whole recipe (data spec, options, limit, backbone, hyper-parameters; not
 `threads`, `device`), the way a run id covers a run config: the same recipe is trained once, any change
 trains a new one beside it. A backbone "@sft:<run id>" names the suite's SFT stage by its id, so
-the hash changes when the SFT stage does. The directory appears atomically (rm_train writes
+the hash changes when the SFT stage does. The directory appears atomically (classifier_train writes
 `<hash>.tmp` and renames it), so a finished `rm.json` means a complete reward model and a killed
 training leaves nothing that looks done. `harness run` trains it as a stage of its own
 (harness.suite.reward_stage); `evaluate_runs` calls `ensure_reward_model` too, so `harness eval` accepts

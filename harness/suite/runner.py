@@ -27,14 +27,14 @@ from typing import Any
 from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
-from harness.hashing import content_hash
-from harness.records import Status, runs_row
+from harness.records import Status, checkpoint_dir, has_checkpoint, runs_row
 from harness.results.lock import check_out, out_lock
 from harness.results.store import ResultStore
 from harness.suite import reward_stage as rm
 from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
-from harness.suite.grid import Plan, PlannedRun, expand, resolve, suite_column
+from harness.suite.grid import Plan, PlannedRun, resolve, suite_column
+from harness.suite.resolved import ResolvedSuite, base_reference_id, resolve_suite  # noqa: F401  (re-exported)
 from harness.suite.spec import Suite
 
 
@@ -63,28 +63,28 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
               workers: int | None = None, train_fn: Callable | None = None, eval_fn: Callable | None = None,
               report: bool | None = None, log: Callable[[str], None] = print) -> SuiteSummary:
     out = Path(out) if out is not None else default_out(suite)
-    plan = expand(suite)
-    check_names(plan)
+    rs = resolve_suite(suite)
+    check_names(rs.plan)
     check_out(out)
     with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
-        return _run_locked(suite, plan, out, executor, workers, train_fn, eval_fn, report, log)
+        return _run_locked(rs, out, executor, workers, train_fn, eval_fn, report, log)
 
 
-def _run_locked(suite, plan, out, executor, workers, train_fn, eval_fn, report, log) -> SuiteSummary:
+def _run_locked(rs: ResolvedSuite, out, executor, workers, train_fn, eval_fn, report, log) -> SuiteSummary:
+    suite, plan = rs.suite, rs.plan
     store = ResultStore(out)
-    want = status.eval_hash(rm.resolved_eval(plan))  # also checks a "@sft" reward model has one SFT stage
     store.sweep_temporaries()  # a killed writer's half-written parts (we hold the lock: nobody else writes)
     set_aside_damaged(store, log)
     write_suite_file(plan, out)
-    before = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
+    before = rs.states(store)
     runner = make_executor(suite, executor, workers)
-    tasks = build_tasks(plan, out, store, train_fn=train_fn, eval_fn=eval_fn, shards=runner.slots)
+    tasks = build_tasks(rs, out, before, train_fn=train_fn, eval_fn=eval_fn, shards=runner.slots)
     skipped = sum(s == "done" for s in before.values())
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
     runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
                on_done=lambda i, n, t, o: _done(store, plan, log, t, o))
-    after = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
+    after = rs.states(store)
     if report if report is not None else suite.spec.report.enabled:
         from harness.report import write_report
 
@@ -137,20 +137,17 @@ def check_names(plan: Plan) -> None:
                     raise HarnessError(f"{plan.suite.source}: {e}") from None
 
 
-def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eval_fn=None,
+def build_tasks(rs: ResolvedSuite, out: Path, states: dict[str, str], *, train_fn=None, eval_fn=None,
                 shards: int = 1) -> list[Task]:
-    eval_cfg = rm.resolved_eval(plan)
-    want = status.eval_hash(eval_cfg)
-    states = {r.run_id: status.run_state(store, r.run_id, eval_hash=want) for r in plan.runs}
-    for rid, state in states.items():  # evaluation owed but the weights were deleted: train again
-        if state == "trained" and not status.has_checkpoint(out, rid):
-            states[rid] = "pending"
+    """The tasks still owed, in dependency order: SFT stages, runs, the reward model, evaluations."""
+    plan = rs.plan
+    store = ResultStore(out)
     tasks: list[Task] = []
     n_train = sum(s in ("pending", "failed", "damaged") for s in states.values())
     for sft in plan.sft:  # needed to train its runs, and as the reference when evaluating them
         users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != "done"]
         done = status.run_state(store, sft.run_id, eval_hash=None) == "done"
-        if users and not (done and status.has_checkpoint(out, sft.run_id)):
+        if users and not (done and has_checkpoint(out, sft.run_id)):
             tasks.append(_train(sft, out, plan, train_fn, label=f"sft stage {sft.run_id} ({len(users)} run(s) start here)"))
     keys = {t.key for t in tasks}
     i = 0
@@ -160,8 +157,8 @@ def build_tasks(plan: Plan, out: Path, store: ResultStore, *, train_fn=None, eva
             after = (f"train:{r.sft_id}",) if f"train:{r.sft_id}" in keys else ()
             tasks.append(_train(r, out, plan, train_fn, after=after,
                                 label=f"run {i}/{n_train} {_fmt_label(r.label)} ({r.run_id})"))
-    if want is not None:
-        tasks += _eval_tasks(plan, eval_cfg, out, states, tasks, eval_fn, shards)
+    if rs.eval_hash is not None:
+        tasks += _eval_tasks(rs, out, states, tasks, eval_fn, shards)
     return tasks
 
 
@@ -170,7 +167,7 @@ def _train(r: PlannedRun, out: Path, plan: Plan, train_fn, *, after=(), label=""
     return Task(f"train:{r.run_id}", train_task, args, tuple(after), label)
 
 
-def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task], eval_fn,
+def _eval_tasks(rs: ResolvedSuite, out: Path, states: dict, tasks: list[Task], eval_fn,
                 shards: int = 1) -> list[Task]:
     """One evaluation per reference (the SFT stage, or the base model): one engine, many checkpoints;
     before them, the reward-model stage when the eval block has a recipe not yet trained.
@@ -180,12 +177,12 @@ def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task]
     last runs still train, and the parts run side by side. Every part evaluates the reference
     too (it is cheap next to the runs, and each part's win-rates need its rewards)."""
     groups: dict[str, list[PlannedRun]] = {}
-    for r in plan.runs:
+    for r in rs.plan.runs:
         if states[r.run_id] != "done":
-            groups.setdefault(r.sft_id or base_reference_id(r), []).append(r)
+            groups.setdefault(rs.reference_of(r), []).append(r)
     keys = {t.key for t in tasks}
     out_tasks = []
-    stage = rm.stage_of(eval_cfg)
+    stage = rs.reward
     if groups and stage is not None and not stage.trained(out):
         out_tasks.append(rm.rm_task(stage, out, keys))
         keys.add(stage.key)
@@ -195,21 +192,10 @@ def _eval_tasks(plan: Plan, eval_cfg, out: Path, states: dict, tasks: list[Task]
         for j, runs in enumerate(parts):
             needs = [f"train:{ref}", *([stage.key] if stage else []), *(f"train:{r.run_id}" for r in runs)]
             after = tuple(k for k in needs if k in keys)
-            args = (eval_cfg, str(out), ref, runs, eval_fn)
+            args = (rs, str(out), ref, runs, eval_fn)
             key, part = (f"eval:{ref}", "") if len(parts) == 1 else (f"eval:{ref}#{j + 1}", f" (part {j + 1}/{len(parts)})")
             out_tasks.append(Task(key, eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}{part}"))
     return out_tasks
-
-
-def base_reference_id(run: PlannedRun) -> str:
-    """Id of the reference of a run without SFT stage: its initial policy, which depends on the
-    model config and, for models built from a seed (tiny without its own seed), on the run's seed;
-    a pinned or downloaded model is one reference for every seed."""
-    from harness.models import SEEDED
-
-    model = {k: v for k, v in to_dict(run.config.model).items() if k != "lora"}  # LoRA: base = reference
-    seeded = run.config.model.name in SEEDED and run.config.model.tiny.get("seed") is None
-    return "base-" + content_hash({"model": model, "seed": run.config.train.seed if seeded else None}, 12)
 
 
 # ---------------------------------------------------------------- task bodies (module level: picklable)
@@ -229,21 +215,17 @@ def train_task(run: PlannedRun, out: str, suite_tag: str, train_fn=None, *, deps
         raise
 
 
-def eval_task(eval_cfg, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
+def eval_task(rs: ResolvedSuite, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
               deps: dict[str, Outcome]) -> Any:
     store = ResultStore(out)
-    want = status.eval_hash(eval_cfg)
-    todo = [r for r in runs if status.run_state(store, r.run_id, eval_hash=want) == "trained"]
-    targets = [(r.run_id, str(status.checkpoint_dir(out, r.run_id))) for r in todo]
+    todo = [r for r in runs if status.run_state(store, r.run_id, eval_hash=rs.eval_hash) == "trained"]
+    targets = [(r.run_id, str(checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
-    rm.check_dependency(rm.stage_of(eval_cfg), deps)
-    if ref.startswith("base-"):  # evaluate_runs builds it like the trainer: runs[0]'s model and seed
-        reference = (ref, runs[0].config.model.name)
-    else:
-        reference = (ref, str(status.checkpoint_dir(out, ref)))
+    rm.check_dependency(rs.reward, deps)
+    prompts, reference = rs.eval_inputs(ref, todo, out)
     fn = eval_fn or _default_eval()
-    return fn(eval_cfg, targets=targets, reference=reference, store=store, runs=[r.config for r in todo])
+    return fn(rs.eval, targets=targets, reference=reference, store=store, prompts=prompts)
 
 
 def _sft_checkpoints(run: PlannedRun, out: str, deps: dict[str, Outcome]) -> dict[str, str]:
@@ -253,7 +235,7 @@ def _sft_checkpoints(run: PlannedRun, out: str, deps: dict[str, Outcome]) -> dic
     if outcome is not None and (not outcome.ok or getattr(outcome.value, "status", "completed") == "failed"):
         return {}
     ckpt = getattr(outcome.value, "checkpoint", None) if outcome is not None else None
-    path = Path(ckpt) if ckpt else status.checkpoint_dir(out, run.sft_id)
+    path = Path(ckpt) if ckpt else checkpoint_dir(out, run.sft_id)
     return {run.sft_id: str(path)} if path.is_dir() else {}
 
 
