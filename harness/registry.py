@@ -57,6 +57,10 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    def peek(self, name: str) -> Any:
+        """The registered object, or its "module:attr" string when not imported yet (never imports)."""
+        return self._items[name]
+
     def items(self) -> Iterator[tuple[str, Any]]:
         for name in self.names():
             yield name, self.get(name)

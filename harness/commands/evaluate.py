@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.generation import BACKENDS
+
 
 def add_arguments(p):
     p.add_argument("targets", nargs="+", metavar="[ID=]DIR", help="checkpoint directories to evaluate")
@@ -25,7 +27,7 @@ def add_arguments(p):
                    help="override an eval config key, e.g. generation.n_prompts=16 (repeatable)")
     p.add_argument("--prompts", default=None, metavar="SPEC", help="prompt dataset spec (sets prompts.data)")
     p.add_argument("--rm", default=None, metavar="DIR", help="reward model directory or hub id (sets reward_model)")
-    p.add_argument("--backend", default=None, choices=["vllm", "hf"], help="generation backend (sets generation.backend)")
+    p.add_argument("--backend", default=None, choices=BACKENDS.names(), help="generation backend (sets generation.backend)")
 
 
 def split_target(spec: str) -> tuple[str, str]:

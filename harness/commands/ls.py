@@ -15,6 +15,10 @@ LISTABLE = {
     "scorers": "harness.scoring:SCORERS",
     "executors": "harness.suite.executors:EXECUTORS",
     "claims": "harness.verdict:CLAIMS",
+    "metrics": "harness.catalogue:METRICS",
+    "reward-kinds": "harness.reward.scorer:KINDS",
+    "lmeval-backends": "harness.lmeval:LMEVAL_BACKENDS",
+    "bench-workers": "harness.bench.common:WORKERS",
 }
 
 
@@ -45,5 +49,6 @@ def run(args) -> int:
             print(f"{'':10s} {info.paper}")
         return 0
     for name in reg.names():
-        print(name)
+        about = getattr(reg.peek(name), "description", None)  # catalogue entries say what they measure
+        print(f"{name:30s} {about}" if about else name)
     return 0

@@ -33,6 +33,12 @@ def _backend(v: str) -> str | None:
     return None if v in BACKENDS else BACKENDS.unknown_message(v)
 
 
+def _lmeval_backend(v: str) -> str | None:
+    from harness.lmeval import LMEVAL_BACKENDS
+
+    return None if v in LMEVAL_BACKENDS else LMEVAL_BACKENDS.unknown_message(v)
+
+
 @dataclasses.dataclass(frozen=True)
 class GenerationConfig:
     backend: str = F(default="vllm", metadata=check(_backend))  # `harness ls backends`
@@ -114,7 +120,7 @@ class RewardConfig:
 @dataclasses.dataclass(frozen=True)
 class LMEvalConfig:
     tasks: list[str] = F(default_factory=list)  # lm-eval task names; empty: no lm-eval
-    backend: Literal["hf", "vllm"] = "hf"
+    backend: str = F(default="hf", metadata=check(_lmeval_backend))  # `harness ls lmeval-backends`
     limit: int | None = F(default=None, metadata=at_least_one)  # documents per task
     num_fewshot: int | None = F(default=None, metadata=nonnegative)
     batch_size: int = F(default=8, metadata=at_least_one)

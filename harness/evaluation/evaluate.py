@@ -105,8 +105,8 @@ class _Session:
 
     def __init__(self, cfg: EvalConfig, pairs: list, ref_dir: Path, store: ResultStore, log):
         from harness.generation import BACKENDS, SamplingSpec
-        from harness.reward.recipe import reward_model_path
         from harness.scoring import SCORERS
+        from harness.scoring.base import ScoringContext
 
         self.cfg, self.pairs, self.store, self.log = cfg, pairs, store, log
         g = cfg.generation
@@ -114,17 +114,12 @@ class _Session:
         self.scorers, self.lmeval, self.generator, self.kl, self.rm = [], None, None, None, None
         self.ref_rewards: dict[tuple[str, int], float] = {}
         try:  # cheap checks and loads first: a bad RM path or task name fails before the engine starts
-            if cfg.reward is not None:
-                r = cfg.reward
-                reward = SCORERS.get("reward")(reward_model_path(r, store.root, log), batch_size=r.batch_size,
-                                              max_length=r.max_length, device=cfg.device)
-                self.scorers.append(reward)
-                self.rm = reward.rm
-            if cfg.verifier and any(p.gold is not None for p in pairs):
-                self.scorers.append(SCORERS.get("verifier")())
-            self.kl = SCORERS.get("kl")(ref_dir, batch_size=cfg.kl_batch_size, device=cfg.device) if cfg.kl else None
-            if self.kl is not None:
-                self.scorers.append(self.kl)
+            # every registered scorer decides from the eval block whether (and how) it takes part
+            ctx = ScoringContext(ref_dir=ref_dir, root=store.root, pairs=pairs, log=log)
+            on = {name: SCORERS.get(name).for_eval(cfg, ctx) for name in SCORERS}
+            self.scorers = [s for s in on.values() if s is not None]
+            self.kl, reward = on.get("kl"), on.get("reward")
+            self.rm = reward.rm if reward is not None else None
             if cfg.lmeval.tasks:
                 from harness.lmeval import LMEvalSession
 

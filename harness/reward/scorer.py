@@ -36,6 +36,17 @@ class RewardModelScorer:
     def __init__(self, path: str | Path, **kwargs):
         self.rm = load_reward_model(path, **kwargs)
 
+    @classmethod
+    def for_eval(cls, cfg, ctx) -> "RewardModelScorer | None":
+        """On when the eval block names a reward model (a directory, or a recipe trained here once)."""
+        if cfg.reward is None:
+            return None
+        from harness.reward.recipe import reward_model_path
+
+        r = cfg.reward
+        return cls(reward_model_path(r, ctx.root, ctx.log), batch_size=r.batch_size, max_length=r.max_length,
+                   device=cfg.device)
+
     def score(self, samples: Samples) -> dict[str, list[float]]:
         return {"reward": self.rm.score(samples.prompts, samples.completions)}
 

@@ -32,8 +32,23 @@ class Samples:
         return len(self.completions)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoringContext:
+    """What a scorer may need to set itself up for one evaluation (`Scorer.for_eval`)."""
+
+    ref_dir: Path  # the reference policy
+    root: Path  # the results folder (reward-model recipes train into it)
+    pairs: Sequence[Any]  # the prompts being evaluated (PreferencePair: gold answers, ...)
+    log: Any = print
+
+
 class Scorer(Protocol):
     columns: tuple[str, ...]  # the `scores` columns it fills
+
+    @classmethod
+    def for_eval(cls, cfg, ctx: ScoringContext) -> "Scorer | None":
+        """The scorer an EvalConfig asks for, or None when it is off for this evaluation."""
+        ...
 
     def score(self, samples: Samples) -> dict[str, list[float]]: ...
 

@@ -24,6 +24,11 @@ from harness.scoring.base import Samples
 class KLScorer:
     columns = ("kl", "logp_policy", "logp_ref")
 
+    @classmethod
+    def for_eval(cls, cfg, ctx) -> "KLScorer | None":
+        """On with `kl: true`; scores against the evaluation's reference."""
+        return cls(ctx.ref_dir, batch_size=cfg.kl_batch_size, device=cfg.device) if cfg.kl else None
+
     def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto", **_):
         from harness.models.load import resolve_device
 
