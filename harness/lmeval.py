@@ -5,7 +5,7 @@
     # rows: [{"task", "metric", "value", "stderr", "n"}, ...]  -> the `lmeval` table
 
 Task names are lm-eval's (``gsm8k``, ``arc_easy`` … need the hub the first time) or the local
-YAMLs of `suites/tasks/` (``harness_arith``, ``harness_gsm8k_mini``: offline); an unknown name is a
+YAMLs of `harness/assets/lmeval_tasks/` (``harness_arith``, ``harness_gsm8k_mini``: offline); an unknown name is a
 HarnessError before any model loads. With the `vllm` backend the lm-eval model object (and its
 engine) is created once and later checkpoints are swapped into it in place, as in
 `harness.generation.vllm_backend`; the `hf` backend loads each checkpoint.
@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.generation.base import architecture_key, check_model_dir
 from harness.registry import Registry
 
-LOCAL_TASKS = Path(__file__).resolve().parent.parent / "suites" / "tasks"
+LOCAL_TASKS = Path(__file__).resolve().parent / "assets" / "lmeval_tasks"  # package data: a wheel keeps it
 # lm-eval model backends: name -> how `simple_evaluate` gets the model for a checkpoint
 # (see LMEvalSession._model); a new backend is one more entry
 LMEVAL_BACKENDS: Registry = Registry("lm-eval backend")

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import time
 
+from harness.threads import set_threads
+
 MODELS = {"smollm2": "smollm2-135m-instruct", "tiny": "tiny"}
 
 
@@ -48,7 +50,7 @@ def _setup(c: dict):
     import torch
 
     if c["threads"]:
-        torch.set_num_threads(c["threads"])
+        set_threads(c["threads"])  # a worker process of its own: for its whole life
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 

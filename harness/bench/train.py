@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import time
 
+from harness.threads import set_threads
+
 # model preset -> (model name, dataset spec, max_prompt_len, max_response_len, default batch size)
 PRESETS = {
     "tiny": ("tiny", "arith", 32, 32, 16),
@@ -94,10 +96,9 @@ def _options(c: dict) -> dict:
 
 
 def _setup_threads(c: dict) -> None:
-    import torch
 
     if c["threads"]:
-        torch.set_num_threads(c["threads"])
+        set_threads(c["threads"])  # a worker process of its own: for its whole life
 
 
 # ---------------------------------------------------------------- the two sides (run in workers)

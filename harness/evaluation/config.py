@@ -124,7 +124,7 @@ class LMEvalConfig:
     limit: int | None = F(default=None, metadata=at_least_one)  # documents per task
     num_fewshot: int | None = F(default=None, metadata=nonnegative)
     batch_size: int = F(default=8, metadata=at_least_one)
-    include_paths: list[str] = F(default_factory=list)  # more task folders (suites/tasks is always on)
+    include_paths: list[str] = F(default_factory=list)  # more task folders (harness/assets/lmeval_tasks is always on)
     # vLLM on CUDA: lm-eval's engine lives beside the generation engine, so the two shares must fit
     gpu_memory_utilization: float = F(default=0.35, metadata=in_range(0.05, 0.95))
 

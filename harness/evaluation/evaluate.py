@@ -33,10 +33,13 @@ def evaluate_runs(cfg, targets: Sequence[tuple[str, str]], reference: tuple[str,
     if store is None:
         raise TypeError("evaluate_runs: store is required")
     cfg = EvalConfig.from_mapping(cfg)
-    if cfg.threads:
-        import torch
+    from harness.threads import torch_threads
 
-        torch.set_num_threads(cfg.threads)
+    with torch_threads(cfg.threads):
+        return _evaluate(cfg, targets, reference, prompts, store, log)
+
+
+def _evaluate(cfg: EvalConfig, targets, reference, prompts, store: ResultStore, log) -> dict[str, str]:
     pairs = select_prompts(cfg, prompts)
     ref_id, ref_dir = resolve_reference(reference)
     session = _Session(cfg, pairs, ref_dir, store, log)

@@ -82,11 +82,10 @@ def train_into(train, out: str | Path, *, sft_dir: str | Path | None = None, log
             raise HarnessError(f"reward model backbone {backbone!r}: a suite's SFT stage; run it through `harness run`, "
                                "or give `harness train-rm` the suite's results folder with --results")
         backbone = str(sft_dir)
-    import torch
+    from harness.threads import torch_threads
 
-    if train.threads:
-        torch.set_num_threads(train.threads)
-    info = TRAINERS.get(train.kind)(train, out, backbone, log)
+    with torch_threads(train.threads):
+        info = TRAINERS.get(train.kind)(train, out, backbone, log)
     log(f"reward model {out.name}: held-out pairwise accuracy {info['heldout_accuracy']:.3f} on "
         f"{info['heldout_pairs']} pairs ({info['train_s']:.0f}s)")
     return info

@@ -45,7 +45,7 @@ class PoolExecutor:
     """Runs independent tasks in `workers` spawned processes (0: the physical cores)."""
 
     def __init__(self, workers: int = 0):
-        from harness.trainer.run import physical_cores
+        from harness.threads import physical_cores
 
         self.workers = workers or physical_cores()
 

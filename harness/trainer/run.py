@@ -16,10 +16,8 @@ Contract (the suite runner and the benchmark rely on it):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import sys
 import time
 import traceback
@@ -28,6 +26,7 @@ from pathlib import Path
 from harness import records
 from harness.records import runs_row
 from harness.results import ResultStore
+from harness.threads import physical_cores, torch_threads
 
 
 @dataclasses.dataclass
@@ -55,7 +54,8 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     store = ResultStore(out_dir)
     folder = run_dir(out_dir, run_id)
     t0 = time.perf_counter()
-    with _threads(cfg.train.threads):
+    # 0 (auto): the physical cores, which `prepare` lowers to 1 for small models once it knows the size
+    with torch_threads(cfg.train.threads or physical_cores()):
         session = prepare(cfg, out_dir, reference_dir=reference_dir)  # HarnessError propagates from here
         if cfg.train.batch_size > len(session.data.train):  # batches() then holds every pair: say so
             print(f"warning: train.batch_size={cfg.train.batch_size} is more than the {len(session.data.train)} "
@@ -96,32 +96,3 @@ def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
         threads=torch.get_num_threads(), resumed_from=result.resumed_from,
         batch_size_used=min(cfg.train.batch_size, len(session.data.train)),
     )
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    """Set torch's intra-op threads for the run (0: the physical cores available; `prepare`
-    lowers that to 1 for small models once it knows the size), then restore.
-
-    Oversubscribed threads made tiny-model steps 15-30x slower in measurements (on a busy 2-core
-    machine: bimodal 0.1 s / 2.4 s steps with 2 threads, 0.055 s with 1), so this is never left
-    to the library default.
-    """
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n or physical_cores())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def physical_cores() -> int:
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        import psutil
-
-        return max(1, min(available, psutil.cpu_count(logical=False) or available))
-    except ImportError:
-        return max(1, available)

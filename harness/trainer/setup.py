@@ -22,6 +22,7 @@ from harness.logps import supports_shared_prompt
 from harness.losses import get_loss
 from harness.models.load import compute_dtype, load_causal_lm, load_tokenizer, model_dir, resolve_device
 from harness.refcache import RefLogps, model_fingerprint, reference_logps
+from harness.threads import set_threads
 from harness.trainer.data import RunData, load_run_pairs, tokenize_run
 
 # Reference-free losses (sft, simpo) still report log-ratios when the reference pass is cheap.
@@ -123,7 +124,7 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
     share_prompt = cfg.train.share_prompt and supports_shared_prompt(model)
     n_params = sum(p.numel() for p in model.parameters())
     if not cfg.train.threads and n_params < SMALL_MODEL_PARAMS:
-        torch.set_num_threads(1)  # train_run restores the caller's setting afterwards
+        set_threads(1)  # inside train_run's torch_threads: the caller's setting comes back afterwards
 
     ref_dir = reference_dir or cfg.reference
     ref_train = ref_eval = None
