@@ -10,6 +10,7 @@ with `add_arguments(parser)` and `run(args) -> int`, imported only when needed.
     harness report RESULTS_DIR
     harness bench train|sweep|generate|gpu
     harness reference build|check tiny-arith-sft
+    harness explain [KEY]
 
 Bad input (a `HarnessError`) prints one line and exits 2; no traceback.
 """
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("harness.commands.report", "write Markdown/LaTeX/HTML tables and plots"),
     "bench": ("harness.commands.bench", "benchmarks against TRL and HF generate"),
     "reference": ("harness.commands.reference", "rebuild or re-measure a pinned reference model"),
+    "explain": ("harness.commands.explain", "what a config key means: type, default, range, help"),
 }
 
 

@@ -34,17 +34,24 @@ C = TypeVar("C")
 Check = Callable[[Any], "str | None"]  # returns an error message, or None when fine
 
 
-# ---------------------------------------------------------------- range checks (field metadata)
-def check(fn: Check) -> dict:
-    return {"check": fn}
+# ---------------------------------------------------------------- field metadata: help, checks, ranges
+def field(default: Any = dataclasses.MISSING, *, help: str, meta: dict | None = None,
+          factory: Any = dataclasses.MISSING) -> Any:
+    """A config field that explains itself: `help` (shown by `harness explain KEY`) and `meta`
+    (a range check such as `positive`) live in the field's metadata, next to the type and default."""
+    return dataclasses.field(default=default, default_factory=factory, metadata={**(meta or {}), "help": help})
+
+
+def check(fn: Check, range_: str = "") -> dict:
+    return {"check": fn, "range": range_} if range_ else {"check": fn}
 
 
 def _gt(lo: float) -> dict:
-    return check(lambda v: None if v is None or v > lo else f"must be > {lo}, got {v}")
+    return check(lambda v: None if v is None or v > lo else f"must be > {lo}, got {v}", f"> {lo}")
 
 
 def _ge(lo: float) -> dict:
-    return check(lambda v: None if v is None or v >= lo else f"must be >= {lo}, got {v}")
+    return check(lambda v: None if v is None or v >= lo else f"must be >= {lo}, got {v}", f">= {lo}")
 
 
 def in_range(lo: float, hi: float, *, hi_open: bool = False) -> dict:
@@ -52,7 +59,7 @@ def in_range(lo: float, hi: float, *, hi_open: bool = False) -> dict:
         ok = v is None or (lo <= v < hi if hi_open else lo <= v <= hi)
         return None if ok else f"must be in [{lo}, {hi}{')' if hi_open else ']'}, got {v}"
 
-    return check(fn)
+    return check(fn, f"[{lo}, {hi}{')' if hi_open else ']'}")
 
 
 positive = _gt(0)

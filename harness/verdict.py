@@ -36,6 +36,7 @@ import math
 from typing import Any, Literal
 
 from harness.cells import grid_cells, label, partner, select
+from harness.config import field
 from harness.registry import Registry
 
 F = dataclasses.field
@@ -43,14 +44,14 @@ F = dataclasses.field
 
 @dataclasses.dataclass(frozen=True)
 class ClaimSpec:
-    text: str  # the claim as the report states it
-    kind: Literal["sign", "difference"]
-    metric: str  # a metric name of harness.summary (e.g. final_logratio_chosen, verifier_accuracy)
-    where: dict[str, Any] = F(default_factory=dict)  # the cells claimed about (difference: the first side)
-    than: dict[str, Any] | None = None  # difference: the second side's cells
-    op: Literal["<", ">"] = ">"  # sign: the claimed side of `value`
-    value: float = 0.0  # sign: the threshold
-    by: list[str] = F(default_factory=list)  # difference: one estimate per value of these keys
+    text: str = field(help="the claim as the report states it")
+    kind: Literal["sign", "difference"] = field(help="sign: the metric's side of `value` in every cell; difference: paired difference of two sides")
+    metric: str = field(help="a metric name of harness.summary (e.g. final_logratio_chosen, verifier_accuracy)")
+    where: dict[str, Any] = field(factory=dict, help="the cells claimed about (difference: the first side)")
+    than: dict[str, Any] | None = field(None, help="difference: the second side's cells")
+    op: Literal["<", ">"] = field(">", help="sign: the claimed side of `value`")
+    value: float = field(0.0, help="sign: the threshold")
+    by: list[str] = field(factory=list, help="difference: one estimate per value of these keys")
 
     def validate(self):
         if self.kind == "difference" and self.than is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from harness.config import at_least_one, check, from_dict, in_range, nonnegative, positive, to_dict
+from harness.config import at_least_one, check, field, from_dict, in_range, nonnegative, positive, to_dict
 from harness.hashing import content_hash
 
 F = dataclasses.field
@@ -41,18 +41,18 @@ def _lmeval_backend(v: str) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class GenerationConfig:
-    backend: str = F(default="vllm", metadata=check(_backend))  # `harness ls backends`
-    n_prompts: int = F(default=64, metadata=at_least_one)  # the first N prompts of the prompt set
-    samples: int = F(default=1, metadata=at_least_one)  # completions per prompt
-    max_new_tokens: int = F(default=64, metadata=at_least_one)
-    max_prompt_len: int = F(default=128, metadata=at_least_one)  # prompts keep their end, as in training
-    temperature: float = F(default=0.0, metadata=nonnegative)  # 0: greedy
-    top_p: float = F(default=1.0, metadata=in_range(0, 1))
-    seed: int = 0  # per-prompt sampling seeds derive from it (and the prompt id)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: fp32 on CPU, bf16 on CUDA
-    max_model_len: int = F(default=1024, metadata=at_least_one)  # vLLM context (prompt + completion)
-    batch_size: int = F(default=32, metadata=at_least_one)  # hf backend batch
-    enforce_eager: bool = True  # vLLM: no torch.compile / CUDA graphs (start-up 3x faster on CPU)
+    backend: str = field("vllm", meta=check(_backend), help="`harness ls backends`")
+    n_prompts: int = field(64, meta=at_least_one, help="the first N prompts of the prompt set")
+    samples: int = field(1, meta=at_least_one, help="completions per prompt")
+    max_new_tokens: int = field(64, meta=at_least_one, help="tokens generated per completion at most")
+    max_prompt_len: int = field(128, meta=at_least_one, help="prompts keep their end, as in training")
+    temperature: float = field(0.0, meta=nonnegative, help="0: greedy")
+    top_p: float = field(1.0, meta=in_range(0, 1), help="nucleus sampling mass (1: off)")
+    seed: int = field(0, help="per-prompt sampling seeds derive from it (and the prompt id)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field("auto", help="auto: fp32 on CPU, bf16 on CUDA")
+    max_model_len: int = field(1024, meta=at_least_one, help="vLLM context (prompt + completion)")
+    batch_size: int = field(32, meta=at_least_one, help="hf backend batch")
+    enforce_eager: bool = field(True, help="vLLM: no torch.compile / CUDA graphs (start-up 3x faster on CPU)")
 
     def validate(self):
         if self.samples > 1 and self.temperature == 0.0:
@@ -65,8 +65,8 @@ class GenerationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PromptsConfig:
-    data: str  # dataset spec, e.g. "arith", "hh-rlhf", "gsm8k-pairs" (harness.data.load_pairs)
-    options: dict[str, Any] = F(default_factory=dict)
+    data: str = field(help='dataset spec, e.g. "arith", "hh-rlhf", "gsm8k-pairs" (harness.data.load_pairs)')
+    options: dict[str, Any] = field(factory=dict, help="adapter options of the prompt set, e.g. {split: test, n_pairs: 128}")
 
 
 SFT_BACKBONE = "@sft"  # the suite's SFT-stage checkpoint (resolved by the runner to "@sft:<run id>")
@@ -76,27 +76,25 @@ SFT_BACKBONE = "@sft"  # the suite's SFT-stage checkpoint (resolved by the runne
 class RewardTrainConfig:
     """A reward model to train (Bradley-Terry, `harness.reward.classifier_train`) rather than one to load."""
 
-    data: str  # preference pairs: a dataset spec (harness.data.load_pairs), e.g. arith, hh-rlhf
-    options: dict[str, Any] = F(default_factory=dict)  # adapter options
-    # classifier: a Bradley-Terry head on the backbone (harness.reward.classifier_train); implicit: a policy
-    # trained from the backbone with `loss`, scoring with that loss's reward (harness.reward.implicit)
-    kind: Literal["classifier", "implicit"] = "classifier"
-    loss: str = "simpo"  # implicit: any registered loss (`harness ls losses`)
-    beta: float = F(default=2.0, metadata=positive)  # implicit: the loss's beta (scales scores, not their order)
-    params: dict[str, Any] = F(default_factory=dict)  # implicit: the loss's parameters, e.g. {gamma: 0.5}
-    limit: int | None = F(default=None, metadata=at_least_one)  # the first N pairs (train + held out)
-    # "minilm" (all-MiniLM-L6-v2, packaged) | "@sft" (the suite's SFT checkpoint, a decoder RM) | a registered
-    # model (e.g. the pinned tiny-arith-sft) | DIR | hub id
-    backbone: str = "minilm"
-    heldout: float = F(default=0.2, metadata=in_range(0, 1, hi_open=True))  # by prompt: rm_heldout_accuracy
-    epochs: int = F(default=2, metadata=at_least_one)
-    lr: float = F(default=5e-5, metadata=positive)  # the backbone's
-    head_lr: float = F(default=1e-3, metadata=positive)  # the new head's (it starts random)
-    batch_size: int = F(default=8, metadata=at_least_one)
-    max_length: int = F(default=128, metadata=at_least_one)  # tokens per (prompt, response)
-    seed: int = 0
-    threads: int = F(default=0, metadata=nonnegative)  # torch threads while training; 0: leave as is
-    device: str = "auto"  # auto | cpu | cuda
+    data: str = field(help="preference pairs: a dataset spec (harness.data.load_pairs), e.g. arith, hh-rlhf")
+    options: dict[str, Any] = field(factory=dict, help="adapter options")
+    kind: Literal["classifier", "implicit"] = field("classifier",
+        help="classifier: a Bradley-Terry head on the backbone (harness.reward.classifier_train); implicit: a policy trained from the backbone with `loss`, scoring with that loss's reward (harness.reward.implicit)")
+    loss: str = field("simpo", help="implicit: any registered loss (`harness ls losses`)")
+    beta: float = field(2.0, meta=positive, help="implicit: the loss's beta (scales scores, not their order)")
+    params: dict[str, Any] = field(factory=dict, help="implicit: the loss's parameters, e.g. {gamma: 0.5}")
+    limit: int | None = field(None, meta=at_least_one, help="the first N pairs (train + held out)")
+    backbone: str = field("minilm",
+        help='"minilm" (all-MiniLM-L6-v2, packaged) | "@sft" (the suite\'s SFT checkpoint, a decoder RM) | a registered model (e.g. the pinned tiny-arith-sft) | DIR | hub id')
+    heldout: float = field(0.2, meta=in_range(0, 1, hi_open=True), help="by prompt: rm_heldout_accuracy")
+    epochs: int = field(2, meta=at_least_one, help="passes over the training pairs")
+    lr: float = field(5e-5, meta=positive, help="the backbone's")
+    head_lr: float = field(1e-3, meta=positive, help="the new head's (it starts random)")
+    batch_size: int = field(8, meta=at_least_one, help="pairs per step")
+    max_length: int = field(128, meta=at_least_one, help="tokens per (prompt, response)")
+    seed: int = field(0, help="seeds the held-out split, the head's initialisation and the data order")
+    threads: int = field(0, meta=nonnegative, help="torch threads while training; 0: leave as is")
+    device: str = field("auto", help="auto | cpu | cuda")
 
     def validate(self):
         if self.backbone.startswith("@") and self.backbone != SFT_BACKBONE:
@@ -106,10 +104,11 @@ class RewardTrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
-    path: str | None = None  # reward-model directory or hub id (`reward_model: DIR` is shorthand)
-    train: RewardTrainConfig | None = None  # or a recipe, trained once into OUT/rm/<hash>/ (harness.reward.recipe)
-    batch_size: int = F(default=16, metadata=at_least_one)  # scoring
-    max_length: int = F(default=512, metadata=at_least_one)  # scoring
+    path: str | None = field(None, help="reward-model directory or hub id (`reward_model: DIR` is shorthand)")
+    train: RewardTrainConfig | None = field(None,
+        help="or a recipe, trained once into OUT/rm/<hash>/ (harness.reward.recipe)")
+    batch_size: int = field(16, meta=at_least_one, help="scoring")
+    max_length: int = field(512, meta=at_least_one, help="scoring")
 
     def validate(self):
         if (self.path is None) == (self.train is None):
@@ -119,31 +118,31 @@ class RewardConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LMEvalConfig:
-    tasks: list[str] = F(default_factory=list)  # lm-eval task names; empty: no lm-eval
-    backend: str = F(default="hf", metadata=check(_lmeval_backend))  # `harness ls lmeval-backends`
-    limit: int | None = F(default=None, metadata=at_least_one)  # documents per task
-    num_fewshot: int | None = F(default=None, metadata=nonnegative)
-    batch_size: int = F(default=8, metadata=at_least_one)
-    include_paths: list[str] = F(default_factory=list)  # more task folders (harness/assets/lmeval_tasks is always on)
-    # vLLM on CUDA: lm-eval's engine lives beside the generation engine, so the two shares must fit
-    gpu_memory_utilization: float = F(default=0.35, metadata=in_range(0.05, 0.95))
+    tasks: list[str] = field(factory=list, help="lm-eval task names; empty: no lm-eval")
+    backend: str = field("hf", meta=check(_lmeval_backend), help="`harness ls lmeval-backends`")
+    limit: int | None = field(None, meta=at_least_one, help="documents per task")
+    num_fewshot: int | None = field(None, meta=nonnegative, help="few-shot examples per task (lm-eval's default when absent)")
+    batch_size: int = field(8, meta=at_least_one, help="lm-eval's batch size")
+    include_paths: list[str] = field(factory=list, help="more task folders (harness/assets/lmeval_tasks is always on)")
+    gpu_memory_utilization: float = field(0.35, meta=in_range(0.05, 0.95),
+        help="vLLM on CUDA: lm-eval's engine lives beside the generation engine, so the two shares must fit")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    generation: GenerationConfig = F(default_factory=GenerationConfig)
-    prompts: PromptsConfig | None = None
-    reward_model: RewardConfig | None = None  # `reward_model: DIR` is shorthand for {path: DIR}
-    verifier: bool = True  # scores only prompts with a gold answer; no-op otherwise
-    kl: bool = True
-    winrate: bool = True  # needs reward_model
-    bootstrap_iters: int = F(default=2000, metadata=at_least_one)
-    kl_batch_size: int = F(default=16, metadata=at_least_one)
-    ci_level: float = F(default=0.95, metadata=in_range(0.5, 1, hi_open=True))
-    lmeval: LMEvalConfig = F(default_factory=LMEvalConfig)
-    device: str = "auto"  # scoring models (RM, KL): auto | cpu | cuda
-    threads: int = F(default=0, metadata=nonnegative)  # torch threads for scoring; 0: leave as is
-    gpu_memory_utilization: float = F(default=0.5, metadata=positive)  # vLLM on CUDA
+    generation: GenerationConfig = field(factory=GenerationConfig, help="how completions are generated")
+    prompts: PromptsConfig | None = field(None, help="the prompt set; absent: the runs' held-out pairs")
+    reward_model: RewardConfig | None = field(None, help="`reward_model: DIR` is shorthand for {path: DIR}")
+    verifier: bool = field(True, help="scores only prompts with a gold answer; no-op otherwise")
+    kl: bool = field(True, help="score KL to the reference on the generations (and the held-out pairs' log-ratios)")
+    winrate: bool = field(True, help="needs reward_model")
+    bootstrap_iters: int = field(2000, meta=at_least_one, help="bootstrap resamples of prompts for every 95% interval")
+    kl_batch_size: int = field(16, meta=at_least_one, help="sequences per forward when scoring KL")
+    ci_level: float = field(0.95, meta=in_range(0.5, 1, hi_open=True), help="confidence level of the intervals")
+    lmeval: LMEvalConfig = field(factory=LMEvalConfig, help="lm-eval tasks run on every checkpoint")
+    device: str = field("auto", help="scoring models (RM, KL): auto | cpu | cuda")
+    threads: int = field(0, meta=nonnegative, help="torch threads for scoring; 0: leave as is")
+    gpu_memory_utilization: float = field(0.5, meta=positive, help="vLLM on CUDA")
 
     @property
     def reward(self) -> RewardConfig | None:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.config import from_dict, in_range, load_yaml, nonnegative, to_dict
+from harness.config import field, from_dict, in_range, load_yaml, nonnegative, to_dict
 from harness.errors import HarnessError
 from harness.hashing import file_hash
 
@@ -43,9 +43,9 @@ BASELINE_FILE, METRICS_FILE = "baseline.yaml", "metrics.parquet"
 class Tolerance:
     """The practical floor of one metric: moves up to max(abs, rel x |baseline mean|) never flag."""
 
-    abs: float = F(default=0.05, metadata=nonnegative)
-    rel: float = F(default=0.0, metadata=nonnegative)
-    direction: Literal["both", "worse"] = "both"
+    abs: float = field(0.05, meta=nonnegative, help="moves up to this absolute size never flag")
+    rel: float = field(0.0, meta=nonnegative, help="... nor up to this share of |baseline mean|")
+    direction: Literal["both", "worse"] = field("both", help="both: any move; worse: only moves in the metric's bad direction (one-sided test)")
 
     def floor(self, base: float) -> float:
         return max(self.abs, self.rel * abs(base)) if base == base else self.abs
@@ -55,31 +55,30 @@ class Tolerance:
 class TestSettings:
     """How cells are tested: Welch's t over seeds, corrected for multiple comparisons."""
 
-    alpha: float = F(default=0.05, metadata=in_range(1e-9, 0.5))
-    # holm: family-wise error <= alpha over all tested cells x metrics (no false alarm in 1 - alpha
-    # of clean reruns); bh: Benjamini–Hochberg false-discovery rate; none: each test at alpha
-    correction: Literal["holm", "bh", "none"] = "holm"
+    alpha: float = field(0.05, meta=in_range(1e-9, 0.5), help="family-wise (holm) or false-discovery (bh) error rate of the cell tests")
+    correction: Literal["holm", "bh", "none"] = field("holm",
+        help="holm: family-wise error <= alpha over all tested cells x metrics (no false alarm in 1 - alpha of clean reruns); bh: Benjamini–Hochberg false-discovery rate; none: each test at alpha")
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparand:
-    where: dict[str, Any]  # the other cell(s), e.g. {name: sft}
-    metric: str | None = None  # default: the expectation's metric
-    offset: float = 0.0  # added to the other cell's value
+    where: dict[str, Any] = field(help="the other cell(s), e.g. {name: sft}")
+    metric: str | None = field(None, help="default: the expectation's metric")
+    offset: float = field(0.0, help="added to the other cell's value")
 
 
 @dataclasses.dataclass(frozen=True)
 class Expectation:
     """`metric` of every cell matching `where` must be `op` a constant `value` or another cell's."""
 
-    name: str
-    metric: str
-    op: Literal["<", "<=", ">", ">="]
-    where: dict[str, Any] = F(default_factory=dict)
-    value: float | None = None
-    than: Comparand | None = None
-    # over seeds: max < 0 means "every seed"; ci_high < 0 "the 95% t-interval of the mean lies below 0"
-    stat: Literal["mean", "min", "max", "ci_low", "ci_high"] = "mean"
+    name: str = field(help="the claim, as the regress output names it")
+    metric: str = field(help="the metric checked (harness ls metrics)")
+    op: Literal["<", "<=", ">", ">="] = field(help="the comparison")
+    where: dict[str, Any] = field(factory=dict, help="the cells checked, by grid key (aliases loss, beta, lr, variant; max/min pick an extreme)")
+    value: float | None = field(None, help="a constant right-hand side")
+    than: Comparand | None = field(None, help="... or another cell's value")
+    stat: Literal["mean", "min", "max", "ci_low", "ci_high"] = field("mean",
+        help='over seeds: max < 0 means "every seed"; ci_high < 0 "the 95% t-interval of the mean lies below 0"')
 
     def validate(self):
         if (self.value is None) == (self.than is None):
@@ -89,27 +88,26 @@ class Expectation:
 
 @dataclasses.dataclass(frozen=True)
 class BaselineFile:
-    suite: str
-    reason: str
-    keys: list[str]
-    suite_hash: str = ""
-    recorded: str = ""
-    results: str = ""
-    # whether the reward model judged better than chance when recorded (None: no RM); its metrics
-    # are not tested when either side's RM is at chance (harness.summary.RMSignal)
-    rm_informative: bool | None = None
-    test: TestSettings = F(default_factory=TestSettings)
-    tolerances: dict[str, Tolerance] = F(default_factory=dict)
-    expectations: list[Expectation] = F(default_factory=list)
-    env: dict[str, Any] = F(default_factory=dict)
-    metrics_sha256: str = ""  # of metrics.parquet: the two files are one unit (save_baseline)
+    suite: str = field(help="the suite this baseline belongs to (re-recording another suite over it is refused)")
+    reason: str = field(help="why these numbers are the reference (required, reviewed)")
+    keys: list[str] = field(help="the grid keys that identify a cell")
+    suite_hash: str = field("", help="the suite definition's hash when recorded")
+    recorded: str = field("", help="when it was recorded (UTC)")
+    results: str = field("", help="the results folder it was recorded from")
+    rm_informative: bool | None = field(None,
+        help="whether the reward model judged better than chance when recorded (None: no RM); its metrics are not tested when either side's RM is at chance (harness.summary.RMSignal)")
+    test: TestSettings = field(factory=TestSettings, help="how cells are tested (Welch's t over seeds, corrected)")
+    tolerances: dict[str, Tolerance] = field(factory=dict, help="per metric: the practical floor and direction")
+    expectations: list[Expectation] = field(factory=list, help="stated claims that must keep holding")
+    env: dict[str, Any] = field(factory=dict, help="machine and library versions when recorded")
+    metrics_sha256: str = field("", help="of metrics.parquet: the two files are one unit (save_baseline)")
 
 
 @dataclasses.dataclass
 class Baseline:
     path: Path
     file: BaselineFile
-    metrics: Any  # pandas DataFrame
+    metrics: Any
 
 
 def load_baseline(path: str | Path, *, verify: bool = True) -> Baseline:

@@ -42,7 +42,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from harness.config import check, from_dict, load_yaml, nonnegative, to_dict
+from harness.config import check, field, from_dict, load_yaml, nonnegative, to_dict
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
@@ -54,20 +54,21 @@ F = dataclasses.field
 
 @dataclasses.dataclass(frozen=True)
 class VariantSpec:
-    name: str  # label of the variant in tables (the run's `name`)
-    set: dict[str, Any] = F(default_factory=dict)  # dotted RunConfig key -> value, applied last
-    grid: dict[str, list[Any]] = F(default_factory=dict)  # axes that replace/add to the suite grid
-    use_sft: bool = True  # start from the suite's SFT checkpoint (when there is an SFT stage)
+    name: str = field(help="label of the variant in tables (the run's `name`)")
+    set: dict[str, Any] = field(factory=dict, help="dotted RunConfig key -> value, applied last")
+    grid: dict[str, list[Any]] = field(factory=dict, help="axes that replace/add to the suite grid")
+    use_sft: bool = field(True, help="start from the suite's SFT checkpoint (when there is an SFT stage)")
 
 
 @dataclasses.dataclass(frozen=True)
 class ReportOptions:
-    title: str = ""  # default: the suite name
-    enabled: bool = True  # `harness run` writes the report when the suite finishes
-    metrics: list[str] = F(default_factory=list)  # main-table columns (names from harness.summary); empty: all with data
-    plots: bool = True
-    claims: list[ClaimSpec] = F(default_factory=list)  # the verdict the report opens with (harness.verdict)
-    caveats: list[str] = F(default_factory=list)  # what the suite cannot show, stated under the verdict
+    title: str = field("", help="default: the suite name")
+    enabled: bool = field(True, help="`harness run` writes the report when the suite finishes")
+    metrics: list[str] = field(factory=list,
+        help="main-table columns (names from harness.summary); empty: all with data")
+    plots: bool = field(True, help="write curves.png and frontier.png")
+    claims: list[ClaimSpec] = field(factory=list, help="the verdict the report opens with (harness.verdict)")
+    caveats: list[str] = field(factory=list, help="what the suite cannot show, stated under the verdict")
 
 
 def _executor(name: str) -> str | None:
@@ -81,21 +82,22 @@ class ExecutorOptions:
     """Where the runs execute. Placement, not content: it is left out of the suite hash, and
     every executor gives the same rows (`--executor` on the command line overrides `name`)."""
 
-    name: str = F(default="local", metadata=check(_executor))  # `harness ls executors`: local | pool
-    workers: int = F(default=0, metadata=nonnegative)  # pool: worker processes; 0: one per physical core
+    name: str = field("local", meta=check(_executor), help="`harness ls executors`: local | pool")
+    workers: int = field(0, meta=nonnegative, help="pool: worker processes; 0: one per physical core")
 
 
 @dataclasses.dataclass(frozen=True)
 class SuiteSpec:
-    name: str  # results go to results/<name> by default; also the `suite` column of `runs`
-    base: dict[str, Any]  # partial RunConfig shared by every run
-    description: str = ""
-    grid: dict[str, list[Any]] = F(default_factory=dict)
-    variants: list[VariantSpec] = F(default_factory=list)
-    sft: dict[str, Any] | None = None  # partial RunConfig over `base`; loss defaults to {name: sft}
-    eval: EvalConfig | None = None  # harness.evaluation's config (generation, scorers, lm-eval); absent: none
-    report: ReportOptions = F(default_factory=ReportOptions)
-    executor: ExecutorOptions = F(default_factory=ExecutorOptions)
+    name: str = field(help="results go to results/<name> by default; also the `suite` column of `runs`")
+    base: dict[str, Any] = field(help="partial RunConfig shared by every run")
+    description: str = field("", help="one line about the suite")
+    grid: dict[str, list[Any]] = field(factory=dict, help="dotted run key -> values; the runs are the cartesian product (crossed with the variants)")
+    variants: list[VariantSpec] = field(factory=list, help="named overrides, each crossed with the grid")
+    sft: dict[str, Any] | None = field(None, help="partial RunConfig over `base`; loss defaults to {name: sft}")
+    eval: EvalConfig | None = field(None,
+        help="harness.evaluation's config (generation, scorers, lm-eval); absent: none")
+    report: ReportOptions = field(factory=ReportOptions, help="the report written at the end: title, columns, plots, verdict claims and caveats")
+    executor: ExecutorOptions = field(factory=ExecutorOptions, help="where the runs execute (local | pool); not part of the suite hash")
 
     def validate(self):
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -115,8 +117,8 @@ class Suite:
     """A loaded suite: the spec plus where it came from and its content hash."""
 
     spec: SuiteSpec
-    source: str  # file path (+ overrides) for messages
-    hash: str  # content hash of the resolved spec: changes whenever any run could change
+    source: str
+    hash: str
 
     @property
     def name(self) -> str:
