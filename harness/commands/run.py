@@ -24,6 +24,8 @@ def _options(p):
                         "default: the suite's executor block, else local")
     p.add_argument("--workers", type=int, default=None, help="pool: worker processes (0: one per physical core)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show library and engine output (default: a progress bar; that output goes to OUT/logs/)")
 
 
 def add_arguments(p):
@@ -54,8 +56,12 @@ def run(args) -> int:
         for line in reward_stage.describe(rs.reward, out):
             print(line)
         return 0
+    from harness.console import SuiteConsole
+    from harness.results.lock import check_out
     from harness.suite.runner import run_suite
 
-    summary = run_suite(suite, out, executor=args.executor, workers=args.workers,
-                        report=False if args.no_report else None)
+    check_out(out)  # before the console makes OUT/logs/
+    with SuiteConsole(out, verbose=args.verbose) as console:
+        summary = run_suite(suite, out, executor=args.executor, workers=args.workers,
+                            report=False if args.no_report else None, console=None if args.verbose else console)
     return 1 if summary.incomplete else 0

@@ -57,8 +57,30 @@ def capped_model_len(path: Path, wanted: int) -> int:
     return min(wanted, int(limit)) if isinstance(limit, int) and limit > 0 else wanted
 
 
+def _quiet_rotary_reload_warning() -> None:
+    """Drop vLLM's "RotaryEmbedding: Failed to load weights" on every weight reload: harmless.
+
+    Its layer-wise reloader counts a layer's buffers as loadable; a rotary embedding's only buffer is
+    the cos/sin cache, which vLLM computes from the config (rope_theta, positions) and no checkpoint
+    contains, so "nothing loaded" is expected and the reloader puts the existing cache back (it is the
+    same for every checkpoint of one architecture). Greedy outputs after swaps equal HF generate's
+    (tests/test_generation_vllm.py), which they could not if the cache were lost. Only this message
+    of this layer is dropped; any other layer failing to load is still reported.
+    """
+    import logging
+
+    logger = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+    if not any(getattr(f, "harness_rotary", False) for f in logger.filters):
+        def drop(record) -> bool:
+            return not (record.getMessage() == "RotaryEmbedding: Failed to load weights")
+
+        drop.harness_rotary = True
+        logger.addFilter(drop)
+
+
 def reload_weights(llm, path: str | Path) -> None:
     """Swap the weights of a running `vllm.LLM` for those of `path` (same architecture)."""
+    _quiet_rotary_reload_warning()
     llm.collective_rpc("reload_weights", kwargs={"weights_path": str(path)})
     llm.apply_model(repack_embedding_gemms)
     llm.reset_prefix_cache()  # cached KV blocks belong to the old weights

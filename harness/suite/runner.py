@@ -34,6 +34,7 @@ from harness.suite import reward_stage as rm
 from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
 from harness.suite.grid import Plan, PlannedRun, resolve, suite_column
+from harness.suite.progress import Progress
 from harness.suite.resolved import ResolvedSuite, base_reference_id, resolve_suite  # noqa: F401  (re-exported)
 from harness.suite.spec import Suite
 
@@ -61,16 +62,19 @@ def default_out(suite: Suite) -> Path:
 
 def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | None = None,
               workers: int | None = None, train_fn: Callable | None = None, eval_fn: Callable | None = None,
-              report: bool | None = None, log: Callable[[str], None] = print) -> SuiteSummary:
+              report: bool | None = None, log: Callable[[str], None] = print, console=None) -> SuiteSummary:
+    """`console` (harness.console.SuiteConsole): a live bar and one line per finished task, instead
+    of a line per task start; its `line` is then the log."""
     out = Path(out) if out is not None else default_out(suite)
+    log = console.line if console is not None else log
     rs = resolve_suite(suite)
     check_names(rs.plan)
     check_out(out)
     with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
-        return _run_locked(rs, out, executor, workers, train_fn, eval_fn, report, log)
+        return _run_locked(rs, out, executor, workers, train_fn, eval_fn, report, log, console)
 
 
-def _run_locked(rs: ResolvedSuite, out, executor, workers, train_fn, eval_fn, report, log) -> SuiteSummary:
+def _run_locked(rs: ResolvedSuite, out, executor, workers, train_fn, eval_fn, report, log, console) -> SuiteSummary:
     suite, plan = rs.suite, rs.plan
     store = ResultStore(out)
     store.sweep_temporaries()  # a killed writer's half-written parts (we hold the lock: nobody else writes)
@@ -82,8 +86,9 @@ def _run_locked(rs: ResolvedSuite, out, executor, workers, train_fn, eval_fn, re
     skipped = sum(s == "done" for s in before.values())
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
-    runner.run(tasks, on_start=lambda i, n, t: log(f"[{i}/{n}] {t.label}"),
-               on_done=lambda i, n, t, o: _done(store, plan, log, t, o))
+    progress = Progress(log, console, store)
+    progress.start(len(tasks))
+    runner.run(tasks, on_start=progress.task_started, on_done=lambda i, n, t, o: _done(store, progress, i, n, t, o))
     after = rs.states(store)
     if report if report is not None else suite.spec.report.enabled:
         from harness.report import write_report
@@ -258,23 +263,12 @@ def _default_eval():
     return evaluate_runs
 
 
-def _done(store: ResultStore, plan: Plan, log, task: Task, outcome: Outcome) -> None:
+def _done(store: ResultStore, progress: Progress, i: int, n: int, task: Task, outcome: Outcome) -> None:
     """A training task that died without writing its `runs` row (its worker was killed) is
     recorded as failed here, with the reason, so that the suite's tables say what happened."""
     if not outcome.ok and task.fn is train_task and not store.has("runs", task.args[0].run_id):
         record_failure(store, task.args[0], task.args[2], outcome.error or "task failed")
-    _log_outcome(log, task, outcome)
-
-
-def _log_outcome(log, task: Task, outcome: Outcome) -> None:
-    if not outcome.ok:
-        log(f"    failed: {outcome.error.strip().splitlines()[-1]}")
-    elif isinstance(outcome.value, dict):  # evaluate_runs: {run_id: "ok" | "failed: ..."}
-        for rid, st in outcome.value.items():
-            if st != "ok":
-                log(f"    evaluation of {rid} {st}")
-    elif (st := getattr(outcome.value, "status", None)) and st != "completed":
-        log(f"    {st}" + (f" at step {outcome.value.diverged_step}" if st == "diverged" else ""))
+    progress.task_done(i, n, task, outcome)
 
 
 SHORT = {"loss.name": "loss", "loss.beta": "beta", "train.learning_rate": "lr", "train.seed": "seed"}
