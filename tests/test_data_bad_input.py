@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.data import load_pairs
-from harness.data.report import export_jsonl
+from harness.data.check import export_jsonl
 from harness.errors import ConfigError, DataError, HarnessError
 
 GOOD = {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}

@@ -8,7 +8,8 @@ log-probs; |y| are response token counts.
 Checked per loss: values (1e-6, relative where large) on random and extreme inputs, finiteness in
 float32 at the extremes, torch.autograd.gradcheck in float64 for every log-prob input, a central
 finite-difference gradient of the *numpy* reference mean loss against autograd, and the reported
-rewards. MinorDPO additionally gets the identities from docs/losses-and-minordpo.md §1.3-1.4.
+rewards. MinorDPO additionally gets the identities of its formula (Xie et al. 2024, arXiv 2408.09834):
+it equals DPO while r_l > 0, and once r_l < 0 the rejected log-prob gets no gradient.
 """
 
 from __future__ import annotations

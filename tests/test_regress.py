@@ -209,3 +209,27 @@ def test_record_needs_a_reason(results, tmp_path):
 
     with pytest.raises(HarnessError, match="needs a --reason"):
         record_baseline(results, tmp_path / "b", reason="  ")
+
+
+def test_an_interrupted_baseline_recording_is_refused(tmp_path, capsys, monkeypatch):
+    from harness.regress import baseline as bl
+
+    results = make_results(tmp_path / "synthetic")
+    to = tmp_path / "baseline"
+    assert main(["baseline", "record", str(results), "--to", str(to), "--reason", "first"]) == 0
+    shifted = make_results(tmp_path / "other", shift={"final_logratio_chosen": 5.0})
+
+    def killed(path, text):  # the process dies after metrics.parquet, before baseline.yaml
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("harness.atomic.write_text_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        bl.record_baseline(shifted, to, reason="second", force=True)
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["regress", str(shifted), "--baseline", str(to)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.parquet: does not match the metrics_sha256" in err and "re-record" in err
+    assert not list(to.glob(".*.tmp"))  # no stray temporaries either
+    assert main(["baseline", "record", str(shifted), "--to", str(to), "--reason", "again", "--force"]) == 0
+    assert main(["regress", str(shifted), "--baseline", str(to)]) == 0

@@ -65,7 +65,7 @@ def _equal_pairs_file(c: dict) -> str:
     import tempfile
 
     from harness.data import load_pairs
-    from harness.data.report import export_jsonl
+    from harness.data.check import export_jsonl
     from harness.data.tokenize import tokenize_pairs
     from harness.models import load_tokenizer
 

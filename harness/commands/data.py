@@ -39,7 +39,7 @@ def add_arguments(p):
 def run(args) -> int:
     from harness.config import apply_overrides
     from harness.data import load_pairs
-    from harness.data.report import check_report, export_jsonl
+    from harness.data.check import check_report, export_jsonl
 
     options = apply_overrides({}, args.option, source="-o")
     with warnings.catch_warnings(record=True) as caught:  # one plain line each, not Python's warning format

@@ -52,7 +52,7 @@ ADAPTERS.register("generic", "harness.data.generic:load")
 ADAPTERS.register("json", "harness.data.generic:load_json")
 ADAPTERS.register("jsonl", "harness.data.generic:load_jsonl")
 ADAPTERS.register("parquet", "harness.data.generic:load_parquet")
-ADAPTERS.register("arith", "harness.data.arith:load")  # synthetic arithmetic pairs (trainer engineer's module)
+ADAPTERS.register("arith", "harness.data.arith:load")  # synthetic two-step arithmetic pairs (the CPU workhorse)
 
 from harness.data.loader import LoadedPairs, Request, load_pairs  # noqa: E402  (needs ADAPTERS defined first)
 from harness.data.schema import PreferencePair  # noqa: E402

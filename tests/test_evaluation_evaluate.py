@@ -1,6 +1,6 @@
 """evaluate_runs end to end on tiny models with the HF backend: rows, metrics, failures, bad input.
 
-The vLLM path of the same orchestration is in test_eval_vllm.py (slow tier); the engine itself is
+The vLLM path of the same orchestration is in test_evaluation_vllm.py (slow tier); the engine itself is
 tested in test_generation_vllm.py.
 """
 
