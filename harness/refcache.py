@@ -72,7 +72,7 @@ def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device
 
 def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | Path | None, fingerprint: str,
                     pad_id: int, batch_size: int = 32, device: str = "cpu", dtype=None,
-                    share_prompt: bool = False) -> RefLogps:
+                    share_prompt: bool = False, dist=None) -> RefLogps:
     """Cached summed log-probs of chosen and rejected responses under `model` (no grad).
 
     `model` may be a PEFT model: its adapters are disabled, so the reference is the base weights.
@@ -81,18 +81,29 @@ def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | P
     `dtype`: autocast dtype the training forward uses (None: float32); part of the key.
     `share_prompt`: one [shared prefix | chosen rest | rejected rest] row per pair (as the training forward), when
     the model supports it; part of the key.
+    `dist` (harness.trainer.distributed.Dist): in a ddp/fsdp run every rank calls this; on a miss
+    each computes its shard of the pairs, the shards are summed into every rank's copy (all_reduce
+    of zero-filled tensors: exact), and rank 0 alone writes the cache.
     """
     key = cache_key(fingerprint, pairs, dtype=dtype, device=device, share_prompt=share_prompt)
     path = Path(cache_dir) / f"{key}.parquet" if cache_dir else None
-    if path is not None and path.is_file():
-        cached = _read(path, pairs)
-        if cached is not None:
-            return RefLogps(*cached, hit=True, path=path)
+    cached = _read(path, pairs) if path is not None and path.is_file() else None
+    active = dist is not None and dist.active
+    if active:  # every rank takes the same branch, even if a file appeared between their reads
+        hits = dist.all_reduce(torch.tensor([int(cached is not None)], device=device))
+        cached = cached if int(hits.item()) == dist.world else None
+    if cached is not None:
+        return RefLogps(*cached, hit=True, path=path)
     if not isinstance(model, torch.nn.Module):
         model = model()
-    chosen, rejected = compute_logps(model, pairs, pad_id=pad_id, batch_size=batch_size, device=device, dtype=dtype,
-                                     share_prompt=share_prompt)
-    if path is not None:
+    idx = dist.shard(list(range(len(pairs)))) if active else range(len(pairs))
+    chosen, rejected = compute_logps(model, [pairs[i] for i in idx], pad_id=pad_id, batch_size=batch_size,
+                                     device=device, dtype=dtype, share_prompt=share_prompt)
+    if active:
+        both = torch.zeros(2, len(pairs), dtype=torch.float64)
+        both[0, list(idx)], both[1, list(idx)] = chosen, rejected
+        chosen, rejected = dist.all_reduce(both.to(device)).cpu()  # NCCL reduces CUDA tensors only
+    if path is not None and (not active or dist.main):
         _write(path, pairs, chosen, rejected)
     return RefLogps(chosen, rejected, hit=False, path=path)
 

@@ -33,7 +33,7 @@ def python(code: str) -> subprocess.CompletedProcess:
 
 
 # ---------------------------------------------------------------- import cost and --help
-HEAVY = ("torch", "vllm", "lm_eval", "transformers", "trl", "peft", "sentence_transformers", "datasets")
+HEAVY = ("torch", "vllm", "lm_eval", "transformers", "trl", "peft", "sentence_transformers", "datasets", "ray")
 
 
 @pytest.mark.parametrize("module", ["harness", "harness.cli", "harness.config", "harness.registry",
@@ -42,6 +42,15 @@ def test_import_is_light(module):
     r = python(f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", f"import {module} pulled in {r.stdout.strip()}"
+
+
+def test_the_suite_runner_imports_ray_only_for_the_ray_executor():
+    r = python("import sys, harness.suite.runner, harness.suite.spec, harness.suite.executors\n"
+               "from harness.suite.executors import EXECUTORS\n"
+               "EXECUTORS.get('ray')\n"  # the class is resolved; Ray itself is imported when it runs
+               "print('ray' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
 
 
 def test_help_works_and_imports_no_heavy_library():

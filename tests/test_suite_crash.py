@@ -2,7 +2,8 @@
 worker processes) SIGKILLed at a random moment, then run again to the end, holds exactly the rows
 of an uninterrupted run: no row lost, none duplicated, no temporary file left behind.
 
-Fast tier: 2 trials; slow tier (`-m slow`): 20 more. Kill times are drawn uniformly over the
+The ray executor's driver alone is SIGKILLed too (its Ray instance and workers are left to
+notice). Fast tier: 2 trials and 1 with Ray; slow tier (`-m slow`): 20 more. Kill times are drawn uniformly over the
 uninterrupted run's wall time, from a fixed seed, so a failure can be replayed.
 """
 
@@ -34,8 +35,8 @@ KEYS = {"runs": ["run_id", "status"], "steps": ["run_id", "step", "split"], "eva
         "scores": ["run_id", "prompt_id", "sample"], "generations": ["run_id", "prompt_id", "sample"]}
 
 
-def _start(suite: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out)],
+def _start(suite: Path, out: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -60,14 +61,17 @@ def reference(tmp_path_factory):
     return suite, _rows(out), time.perf_counter() - t0
 
 
-def _trial(reference, tmp_path: Path, seed: int) -> None:
+def _trial(reference, tmp_path: Path, seed: int, *args: str, driver_only: bool = False) -> None:
     suite, want, wall = reference
     out = tmp_path / f"trial-{seed}"
-    proc = _start(suite, out)
+    proc = _start(suite, out, *args)
     time.sleep(random.Random(seed).uniform(0.5, wall))
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-whatever
+    if driver_only:  # Ray's own processes notice their driver is gone and end its tasks
+        os.kill(proc.pid, signal.SIGKILL)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-whatever
     proc.wait()
-    proc = _start(suite, out)
+    proc = _start(suite, out, *args)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     got = _rows(out)
@@ -80,6 +84,12 @@ def _trial(reference, tmp_path: Path, seed: int) -> None:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sigkill_at_a_random_moment_then_resume(reference, tmp_path, seed):
     _trial(reference, tmp_path, seed)
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_sigkill_of_the_ray_driver_then_resume(reference, tmp_path, seed):
+    pytest.importorskip("ray")
+    _trial(reference, tmp_path, seed, "--executor", "ray", driver_only=True)
 
 
 @pytest.mark.slow

@@ -226,8 +226,10 @@ def test_progress_lines_and_executor_registry(tmp_path):
               eval_fn=fake_eval, log=lines.append)
     assert any(line.startswith("[1/4] sft stage") for line in lines)
     assert any("run 2/2" in line for line in lines)
-    with pytest.raises(HarnessError, match="unknown executor 'ray'"):
-        run_suite(suite(), tmp_path / "x", executor="ray", train_fn=fake_train, eval_fn=fake_eval, log=lines.append)
+    with pytest.raises(HarnessError, match="unknown executor 'dask'"):
+        run_suite(suite(), tmp_path / "x", executor="dask", train_fn=fake_train, eval_fn=fake_eval, log=lines.append)
+    with pytest.raises(HarnessError, match="--address auto is for the ray executor, not pool"):
+        run_suite(suite(), tmp_path / "y", executor="pool", address="auto", train_fn=fake_train, log=lines.append)
 
 
 def test_unknown_loss_fails_before_training(tmp_path):

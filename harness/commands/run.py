@@ -3,6 +3,7 @@
     harness run suites/minordpo-arith.yaml                 # results/minordpo-arith/, then its report
     harness run suites/smoke.yaml --dry-run                # the expanded runs and what is done
     harness run suites/smoke.yaml train.steps=5 grid.loss.beta=[0.1,0.5] --out /tmp/smoke
+    harness run suites/minordpo-arith.yaml --executor ray  # fan out on Ray (--address auto: a cluster)
 
 Resumable: runs already done in --out are skipped; kill it at any point and run it again.
 Overrides: `grid.KEY=[...]` sets an axis; a run key (`train.steps=5`) sets the base config and
@@ -20,9 +21,12 @@ def _options(p):
     p.add_argument("--out", help="results folder (default: results/<suite name>)")
     p.add_argument("--dry-run", action="store_true", help="print the expanded runs and their state; train nothing")
     p.add_argument("--executor", default=None,
-                   help="how runs are executed: local (one after the other) | pool (worker processes); "
-                        "default: the suite's executor block, else local")
-    p.add_argument("--workers", type=int, default=None, help="pool: worker processes (0: one per physical core)")
+                   help="how runs are executed: local (one after the other) | pool (worker processes) | "
+                        "ray (a Ray cluster); default: the suite's executor block, else local")
+    p.add_argument("--workers", type=int, default=None,
+                   help="pool: worker processes; ray: CPUs of a local instance (0: one per physical core)")
+    p.add_argument("--address", default=None,
+                   help="ray: join this running cluster (auto | HOST:PORT | ray://HOST:PORT) instead of starting one")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show library and engine output (default: a progress bar; that output goes to OUT/logs/)")
@@ -62,6 +66,6 @@ def run(args) -> int:
 
     check_out(out)  # before the console makes OUT/logs/
     with SuiteConsole(out, verbose=args.verbose) as console:
-        summary = run_suite(suite, out, executor=args.executor, workers=args.workers,
+        summary = run_suite(suite, out, executor=args.executor, workers=args.workers, address=args.address,
                             report=False if args.no_report else None, console=None if args.verbose else console)
     return 1 if summary.incomplete else 0

@@ -16,6 +16,8 @@ from harness.commands import split_overrides, with_overrides
 
 def _options(p):
     p.add_argument("--out", help="results directory (required)")
+    p.add_argument("--nproc", type=int, default=None,
+                   help="start this many processes with torchrun (train.strategy ddp or fsdp; sets train.nproc)")
     p.add_argument("--run-id", default=None, help="override the run id (default: hash of the resolved config)")
     p.add_argument("--suite", default="", help="suite name recorded in the runs table")
 
@@ -26,7 +28,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import os
     import sys
+    from contextlib import nullcontext
     from pathlib import Path
 
     from harness.config import load_config
@@ -39,14 +43,22 @@ def run(args) -> int:
     split_overrides(args, _options, "harness train")
     if not args.out:
         raise HarnessError("harness train: --out is required")
+    if args.nproc:
+        args.overrides = [*args.overrides, f"train.nproc={args.nproc}"]
     cfg = load_config(RunConfig, args.config, args.overrides)
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args, cfg)
+    rank = int(os.environ.get("RANK", "0"))
     try:
         check_loss(cfg.loss)  # before any work, naming the file: `CONFIG: loss.name: unknown loss 'dpoo'`
     except HarnessError as e:
         raise HarnessError(f"{args.config}: {e}") from None
     check_out(Path(args.out))
-    with out_lock(args.out, f"harness train {args.config}"):  # one writer per results folder
+    lock = out_lock(args.out, f"harness train {args.config}") if rank == 0 else nullcontext()  # rank 0 writes
+    with lock:  # one writer per results folder
         result = train_run(cfg, args.out, run_id=args.run_id, suite=args.suite)
+    if rank:
+        return 0 if result.status == "completed" else 1
     where = f" -> {result.checkpoint}" if result.checkpoint else ""
     detail = f" at step {result.diverged_step}" if result.status == "diverged" else ""
     print(f"run {result.run_id}: {result.status}{detail}, {result.steps} steps in {result.wall_s:.1f}s, "
@@ -55,3 +67,22 @@ def run(args) -> int:
     if result.error:
         print(result.error, file=sys.stderr)
     return 0 if result.status == "completed" else 1
+
+
+def _torchrun(args, cfg) -> int:
+    """`--nproc N`: this same command under torchrun, N processes on this machine (one per GPU on
+    CUDA); torchrun ends every rank when one fails, and the collectives time out."""
+    import subprocess
+    import sys
+
+    from harness.errors import HarnessError
+
+    if cfg.train.strategy == "single":
+        raise HarnessError(f"{args.config}: --nproc {args.nproc} needs train.strategy: ddp or fsdp (got single)")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "-m", "harness.cli", "train", args.config, *args.overrides, "--out", args.out]
+    if args.run_id:
+        cmd += ["--run-id", args.run_id]
+    if args.suite:
+        cmd += ["--suite", args.suite]
+    return subprocess.call(cmd)

@@ -32,12 +32,14 @@ class Task:
     args: tuple = ()
     after: tuple[str, ...] = ()  # keys of tasks that must finish before this one
     label: str = ""  # for progress lines
+    kind: str = "train"  # train | eval | reward: which resources it asks a cluster for (suite `executor:`)
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     value: Any = None
     error: str | None = None  # formatted traceback when the task raised
+    where: str = ""  # the worker that ran it (host and pid), when not this process
 
     @property
     def ok(self) -> bool:
@@ -60,8 +62,10 @@ class LocalExecutor:
 
     slots = 1  # tasks at once: the runner splits evaluation into this many shards
 
-    def __init__(self, workers: int = 1):
-        del workers  # always one: the suite's `executor.workers` is for executors that run several
+    @classmethod
+    def from_options(cls, options) -> "LocalExecutor":
+        """From a suite's `executor:` block (harness.suite.spec.ExecutorOptions): nothing to set."""
+        return cls()
 
     def run(self, tasks: Sequence[Task], *, on_start: Hook | None = None,
             on_done: DoneHook | None = None) -> dict[str, Outcome]:
@@ -86,3 +90,4 @@ class LocalExecutor:
 EXECUTORS: Registry[type] = Registry("executor")
 EXECUTORS.register("local", LocalExecutor)
 EXECUTORS.register("pool", "harness.suite.pool:PoolExecutor")  # worker processes on this machine
+EXECUTORS.register("ray", "harness.suite.ray_executor:RayExecutor")  # a Ray cluster (local or joined)

@@ -49,6 +49,10 @@ class PoolExecutor:
 
         self.workers = workers or physical_cores()
 
+    @classmethod
+    def from_options(cls, options) -> "PoolExecutor":
+        return cls(workers=options.workers)
+
     @property
     def slots(self) -> int:
         return self.workers

@@ -8,6 +8,7 @@ problems are reported when it ends. With one (harness.console.SuiteConsole), sta
 and each finished task is one line with its key numbers, read from the tables it wrote:
   ✓ run 3/60 dpo beta=0.05 lr=0.0002 seed=2: completed, 100 steps in 4.1 s; held-out r_w +0.17, reward acc 0.89
   ✓ evaluate 30 run(s) against base-c6d042089c45 (part 1/2): 30 ok
+A task that ran on another machine or process (the ray executor) ends with `[on HOST:PID]`.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ class Progress:
     def task_done(self, i: int, n: int, task, outcome) -> None:
         if self.console is None:
             for line in problems(outcome):
-                self.log(line)
+                self.log(line + (f" [on {outcome.where}]" if outcome.where else ""))
             return
         issues = problems(outcome)
         ok = not issues
         text = f"{'✓' if ok else '✗'} {task.label}: " + (self._numbers(outcome) if ok else "; ".join(s.strip() for s in issues))
-        self.console.finished(ok, text)
+        self.console.finished(ok, text + (f" [on {outcome.where}]" if outcome.where else ""))
 
     def _numbers(self, outcome) -> str:
         value = outcome.value

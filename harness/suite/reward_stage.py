@@ -75,7 +75,7 @@ def stage_of(eval_cfg: EvalConfig | None) -> RMStage | None:
 def rm_task(stage: RMStage, out: Path, keys: set[str]) -> Task:
     after = (f"train:{stage.sft_id}",) if f"train:{stage.sft_id}" in keys else ()
     label = f"reward model {stage.hash} (backbone {stage.train.backbone}, data {stage.train.data})"
-    return Task(stage.key, train_rm_task, (stage, str(out)), after, label)
+    return Task(stage.key, train_rm_task, (stage, str(out)), after, label, kind="reward")
 
 
 def train_rm_task(stage: RMStage, out: str, *, deps: dict[str, Outcome]) -> str:

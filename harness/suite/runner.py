@@ -61,9 +61,11 @@ def default_out(suite: Suite) -> Path:
 
 
 def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | None = None,
-              workers: int | None = None, train_fn: Callable | None = None, eval_fn: Callable | None = None,
-              report: bool | None = None, log: Callable[[str], None] = print, console=None) -> SuiteSummary:
-    """`console` (harness.console.SuiteConsole): a live bar and one line per finished task, instead
+              workers: int | None = None, address: str | None = None, train_fn: Callable | None = None,
+              eval_fn: Callable | None = None, report: bool | None = None, log: Callable[[str], None] = print,
+              console=None) -> SuiteSummary:
+    """`executor`, `workers`, `address`: the command line's choices over the suite's `executor:` block.
+    `console` (harness.console.SuiteConsole): a live bar and one line per finished task, instead
     of a line per task start; its `line` is then the log."""
     out = Path(out) if out is not None else default_out(suite)
     log = console.line if console is not None else log
@@ -71,17 +73,17 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     check_names(rs.plan)
     check_out(out)
     with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
-        return _run_locked(rs, out, executor, workers, train_fn, eval_fn, report, log, console)
+        runner = make_executor(suite, executor, workers, address)
+        return _run_locked(rs, out, runner, train_fn, eval_fn, report, log, console)
 
 
-def _run_locked(rs: ResolvedSuite, out, executor, workers, train_fn, eval_fn, report, log, console) -> SuiteSummary:
+def _run_locked(rs: ResolvedSuite, out, runner, train_fn, eval_fn, report, log, console) -> SuiteSummary:
     suite, plan = rs.suite, rs.plan
     store = ResultStore(out)
     store.sweep_temporaries()  # a killed writer's half-written parts (we hold the lock: nobody else writes)
     set_aside_damaged(store, log)
     write_suite_file(plan, out)
     before = rs.states(store)
-    runner = make_executor(suite, executor, workers)
     tasks = build_tasks(rs, out, before, train_fn=train_fn, eval_fn=eval_fn, shards=runner.slots)
     skipped = sum(s == "done" for s in before.values())
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
@@ -116,10 +118,15 @@ def set_aside_damaged(store: ResultStore, log) -> None:
                 log(f"    moved {store.path(t, k)} -> {store.quarantine(t, k)}")
 
 
-def make_executor(suite: Suite, name: str | None = None, workers: int | None = None):
+def make_executor(suite: Suite, name: str | None = None, workers: int | None = None, address: str | None = None):
     """The suite's executor (`executor:` block), with the command line's choices on top."""
     opts = suite.spec.executor
-    return EXECUTORS.get(name or opts.name)(workers=opts.workers if workers is None else workers)
+    name = name or ("ray" if address else opts.name)  # an address means a Ray cluster
+    if address and name != "ray":
+        raise HarnessError(f"--address {address} is for the ray executor, not {name}")
+    opts = dataclasses.replace(opts, name=name, workers=opts.workers if workers is None else workers,
+                               address=address or opts.address)
+    return EXECUTORS.get(opts.name).from_options(opts)
 
 
 def check_names(plan: Plan) -> None:
@@ -199,7 +206,8 @@ def _eval_tasks(rs: ResolvedSuite, out: Path, states: dict, tasks: list[Task], e
             after = tuple(k for k in needs if k in keys)
             args = (rs, str(out), ref, runs, eval_fn)
             key, part = (f"eval:{ref}", "") if len(parts) == 1 else (f"eval:{ref}#{j + 1}", f" (part {j + 1}/{len(parts)})")
-            out_tasks.append(Task(key, eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}{part}"))
+            out_tasks.append(Task(key, eval_task, args, after, f"evaluate {len(runs)} run(s) against {ref}{part}",
+                                  kind="eval"))
     return out_tasks
 
 

@@ -78,12 +78,28 @@ def _executor(name: str) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class Resources:
+    """What one task asks a Ray cluster for (logical resources: Ray places the task where they are free)."""
+
+    num_cpus: float = field(1.0, meta=nonnegative, help="CPUs (1 for a one-thread tiny-model run)")
+    num_gpus: float = field(0.0, meta=nonnegative, help="GPUs (Ray sets CUDA_VISIBLE_DEVICES for the task)")
+    memory_gb: float | None = field(None, meta=nonnegative, help="memory to reserve; none: no reservation")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExecutorOptions:
     """Where the runs execute. Placement, not content: it is left out of the suite hash, and
     every executor gives the same rows (`--executor` on the command line overrides `name`)."""
 
-    name: str = field("local", meta=check(_executor), help="`harness ls executors`: local | pool")
-    workers: int = field(0, meta=nonnegative, help="pool: worker processes; 0: one per physical core")
+    name: str = field("local", meta=check(_executor), help="`harness ls executors`: local | pool | ray")
+    workers: int = field(0, meta=nonnegative, help="pool: worker processes; 0: one per physical core; "
+                          "ray: the CPUs of a local Ray instance (0: this machine's cores)")
+    address: str | None = field(None, help="ray: a running cluster to join (auto, ray://HOST:PORT); none: start a "
+                                           "local instance")
+    train: Resources = field(factory=Resources, help="ray: what each training run asks for")
+    eval: Resources = field(factory=Resources, help="ray: what each evaluation part asks for (one engine each)")
+    reward: Resources = field(factory=Resources, help="ray: what the reward-model stage asks for")
+    max_retries: int = field(1, meta=nonnegative, help="ray: retries of a task whose worker died (then: failed)")
 
 
 @dataclasses.dataclass(frozen=True)

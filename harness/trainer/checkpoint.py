@@ -30,16 +30,19 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_state(folder: Path, *, model, optimizer, state: dict) -> None:
-    """Write the resumable state to `folder/last` atomically (a crash leaves the old one)."""
+def save_state(folder: Path, *, model, optimizer, state: dict, gathered: tuple[dict, dict] | None = None) -> None:
+    """Write the resumable state to `folder/last` atomically (a crash leaves the old one).
+    `gathered`: (full weights, optimizer state) when the model's own are shards (FSDP)."""
     tmp, last, old = folder / "last.tmp", folder / "last", folder / "last.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(trainable_state(model), tmp / "trainable.safetensors")
+    names = set(trainable_state(model))
+    weights = {k: v for k, v in gathered[0].items() if k in names} if gathered else trainable_state(model)
+    save_file(weights, tmp / "trainable.safetensors")
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, tmp / "trainer.pt")
+    torch.save({"optimizer": gathered[1] if gathered else optimizer.state_dict(), "rng": rng}, tmp / "trainer.pt")
     state = {**state, "python_rng": _jsonable(random.getstate())}
     (tmp / "state.json").write_text(json.dumps(state))
     # two renames: last -> last.old, tmp -> last; a crash in between is repaired by load_state
@@ -50,8 +53,9 @@ def save_state(folder: Path, *, model, optimizer, state: dict) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_state(folder: Path, *, model, optimizer, run_id: str) -> dict | None:
-    """Restore model, optimizer and RNG from `folder/last`; returns its state dict, or None."""
+def load_state(folder: Path, *, model, optimizer, run_id: str, restore=None) -> dict | None:
+    """Restore model, optimizer and RNG from `folder/last`; returns its state dict, or None.
+    `restore(weights, optimizer_state)`: loads them instead, when the model is sharded (FSDP)."""
     last, old = folder / "last", folder / "last.old"
     if not (last / "state.json").is_file() and (old / "state.json").is_file():
         old.rename(last)  # killed between the two renames of save_state
@@ -64,9 +68,12 @@ def load_state(folder: Path, *, model, optimizer, run_id: str) -> dict | None:
     missing = set(trainable_state(model)) - set(weights)
     if missing:
         raise HarnessError(f"{last}: checkpoint lacks trained parameters {sorted(missing)[:3]}...")
-    model.load_state_dict(weights, strict=False)
     blob = torch.load(last / "trainer.pt", weights_only=True)
-    optimizer.load_state_dict(blob["optimizer"])
+    if restore is not None:
+        restore(weights, blob["optimizer"])
+    else:
+        model.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(blob["optimizer"])
     torch.set_rng_state(blob["rng"]["torch"])
     if "cuda" in blob["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(blob["rng"]["cuda"])
@@ -74,15 +81,16 @@ def load_state(folder: Path, *, model, optimizer, run_id: str) -> dict | None:
     return state
 
 
-def save_final(folder: Path, *, model, tokenizer) -> Path:
-    """save_pretrained (safetensors) model + tokenizer into `folder/final`; merge LoRA first."""
+def save_final(folder: Path, *, model, tokenizer, state_dict: dict | None = None) -> Path:
+    """save_pretrained (safetensors) model + tokenizer into `folder/final`; merge LoRA first.
+    `state_dict`: the full weights when the model's own are shards (FSDP), gathered by the caller."""
     final = folder / "final"
     tmp = folder / "final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     if hasattr(model, "merge_and_unload"):  # PEFT: keep the adapter, serve merged weights
         model.save_pretrained(folder / "adapter")
         model = model.merge_and_unload()
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

@@ -82,6 +82,11 @@ class TrainConfig:
     threads: int = field(0, meta=nonnegative,
         help="torch threads; 0: auto = 1 for models under 10M parameters (tiny matmuls gain nothing from more, and oversubscribed threads stall on a busy machine), else all physical cores")
     device: str = field("auto", help="auto | cpu | cuda | cuda:N")
+    strategy: Literal["single", "ddp", "fsdp"] = field("single",
+        help="single: one process; ddp: data parallel over the processes torchrun or Ray Train start (the "
+             "global batch sharded across ranks); fsdp: the same with parameters sharded (FSDP2 fully_shard)")
+    nproc: int = field(1, meta=at_least_one,
+        help="processes for ddp/fsdp: `harness train --nproc` and the Ray executor start this many")
     share_prompt: bool = field(True,
         help="One row per pair, the prompt and the responses' common opening computed once (harness/data/ shared_prompt.py); used when the model's attention takes a custom mask (sdpa, eager).")
 

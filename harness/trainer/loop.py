@@ -26,6 +26,7 @@ from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import batches, collate
 from harness.logps import sequence_logps, split_pairs
 from harness.trainer.checkpoint import load_state, save_state
+from harness.trainer.distributed import LogpsModule, gather_train_state, restore_train_state, wrap
 from harness.trainer.metrics import MetricSums
 from harness.trainer.optim import build_optimizer, lr_at
 
@@ -44,6 +45,8 @@ class Loop:
         self.s, self.cfg, self.t = session, cfg, cfg.train
         self.folder, self.run_id, self.on_checkpoint = folder, run_id, on_checkpoint
         self.model = session.model
+        self.dist = session.dist
+        self.fwd = wrap(LogpsModule(self.model), self.dist, session.device)  # DDP / FSDP when several ranks
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.model, self.t)
         self.pad_id = session.tokenizer.pad_token_id
@@ -69,18 +72,30 @@ class Loop:
 
     # ------------------------------------------------------------------ one forward
     def forward(self, pairs, ref, idx: list[int], sums: MetricSums) -> torch.Tensor:
-        device = self.s.device
+        """This rank's shard of global micro-batch `idx`; its loss scaled so that the mean over ranks
+        (DDP) is the one-process mean over the whole micro-batch."""
+        device, size = self.s.device, len(idx)
+        idx = self.dist.shard(idx)
         batch = {k: v.to(device, non_blocking=True) for k, v in self.collate([pairs[i] for i in idx], self.pad_id).items()}
         autocast = torch.autocast(torch.device(device).type, dtype=self.s.dtype) if self.s.dtype else nullcontext()
         with autocast:
-            out = sequence_logps(self.model, batch)
-        pc, pr = split_pairs(out.logps)
-        lc, lr = (t.to(pc.dtype) for t in split_pairs(out.tokens))
+            logps, tokens = self.fwd(batch) if torch.is_grad_enabled() else self._plain(batch)
+        pc, pr = split_pairs(logps)
+        lc, lr = (t.to(pc.dtype) for t in split_pairs(tokens))
         rc, rr = (None, None) if ref is None else (r[torch.as_tensor(idx, device=device)] for r in ref)
         loss = self.s.loss(pc, pr, rc, rr, beta=self.cfg.loss.beta, chosen_lengths=lc, rejected_lengths=lr,
                            **self.cfg.loss.params)
         sums.add(loss, pc, pr, rc, rr, lc, lr, tokens=batch["pair_tokens"])
-        return loss.losses.mean()
+        if not self.dist.active:
+            return loss.losses.mean()
+        return loss.losses.sum() * (self.dist.world / size)
+
+    def _plain(self, batch):
+        """Evaluation forward: no gradients to synchronise, so not through DDP (FSDP must unshard)."""
+        if self.dist.strategy == "fsdp" and self.dist.active:
+            return self.fwd(batch)
+        out = sequence_logps(self.model, batch)
+        return out.logps, out.tokens
 
     # ------------------------------------------------------------------ steps
     def train_step(self, step: int) -> dict:
@@ -93,7 +108,9 @@ class Loop:
             idx = self.micro_batch(step * self.t.grad_accum + micro)
             (self.forward(self.s.data.train, self.ref_train, idx, sums) / self.t.grad_accum).backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.t.max_grad_norm or math.inf)
-        return {**sums.reduce(norm), "learning_rate": lr}
+        if hasattr(norm, "full_tensor"):  # FSDP: sharded parameters give a sharded (DTensor) norm
+            norm = norm.full_tensor()
+        return {**sums.reduce(norm, self.dist), "learning_rate": lr}
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -101,9 +118,12 @@ class Loop:
         self.model.eval()
         sums = MetricSums(self.s.device)
         for idx in batches([p.length for p in pairs], 2 * self.t.batch_size):
-            self.forward(pairs, self.ref_eval, idx, sums)
+            if self.dist.shard(idx):
+                self.forward(pairs, self.ref_eval, idx, sums)
+            elif self.dist.strategy == "fsdp":  # FSDP's collectives need every rank in every forward
+                self.forward(pairs, self.ref_eval, idx[:1], MetricSums(self.s.device))
         self.model.train()
-        return {**sums.reduce(None), "learning_rate": math.nan}
+        return {**sums.reduce(None, self.dist), "learning_rate": math.nan}
 
     def diverged(self, row: dict, first_loss: float) -> bool:
         loss = row["loss"]
@@ -115,7 +135,10 @@ class Loop:
     def fit(self) -> FitResult:
         from tqdm.auto import tqdm
 
-        state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id) or {}
+        sharded = self.dist.active and self.dist.strategy == "fsdp"
+        restore = (lambda w, o: restore_train_state(self.fwd, self.optimizer, w, o)) if sharded else None
+        state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id,
+                           restore=restore) or {}
         start = state.get("step", 0)
         self.rows = state.get("rows", [])
         first_loss, elapsed, t0 = state.get("first_loss"), state.get("elapsed", 0.0), time.perf_counter()
@@ -148,11 +171,13 @@ class Loop:
         if self.s.data.eval and ((t.eval_every and done % t.eval_every == 0) or done == t.steps):
             self.rows.append(self._row(done, "eval", self.evaluate(), clock(), math.nan))
         if t.checkpoint_every and done % t.checkpoint_every == 0 and done < t.steps:
-            save_state(self.folder, model=self.model, optimizer=self.optimizer,
-                       state={"run_id": self.run_id, "step": done, "first_loss": first_loss,
-                              "elapsed": clock(), "rows": self.rows})
-            if self.on_checkpoint:
-                self.on_checkpoint(self.rows)
+            gathered = gather_train_state(self.fwd, self.optimizer, self.dist)  # FSDP: every rank takes part
+            if self.dist.main:  # rank 0 alone writes
+                save_state(self.folder, model=self.model, optimizer=self.optimizer, gathered=gathered,
+                           state={"run_id": self.run_id, "step": done, "first_loss": first_loss,
+                                  "elapsed": clock(), "rows": self.rows})
+                if self.on_checkpoint:
+                    self.on_checkpoint(self.rows)
 
     def _progress(self, bar, step: int, row: dict, now: float) -> None:
         bar.update(1)

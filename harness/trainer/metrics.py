@@ -54,11 +54,17 @@ class MetricSums:
         if tokens is not None:
             self.tokens += tokens
 
-    def reduce(self, grad_norm: torch.Tensor | None = None) -> dict:
-        """Means over pairs (one host sync); `tokens` and `nonfinite` are totals."""
+    def reduce(self, grad_norm: torch.Tensor | None = None, dist=None) -> dict:
+        """Means over pairs (one host sync); `tokens` and `nonfinite` are totals. With `dist`
+        (harness.trainer.distributed.Dist) the sums and counts of every rank are added first, so
+        each rank returns the global batch's metrics."""
         extra = grad_norm.detach().double().reshape(1) if grad_norm is not None else self.sums.new_full((1,), math.nan)
-        values = torch.cat([self.sums, self.tokens.double().reshape(1), extra]).tolist()
-        n = max(self.pairs, 1)
+        pairs = self.sums.new_full((1,), float(self.pairs))
+        local = torch.cat([self.sums, self.tokens.double().reshape(1), pairs])
+        if dist is not None:
+            local = dist.all_reduce(local)
+        values = torch.cat([local[:-1], extra]).tolist()
+        n = max(int(local[-1].item()), 1)
         row = {key: values[i] / n for i, key in enumerate(KEYS)}
         row["nonfinite"] = int(values[KEYS.index("nonfinite")]) + int(not math.isfinite(values[-1]) and grad_norm is not None)
         row["tokens"] = int(values[len(KEYS)])

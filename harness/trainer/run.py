@@ -47,6 +47,7 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     """Train `cfg`, write its `runs` and `steps` rows under `out_dir`, return the outcome."""
     from harness.records import run_dir
     from harness.trainer.checkpoint import clear_state, save_final
+    from harness.trainer.distributed import full_state_dict, hold_stop_signal
     from harness.trainer.loop import Loop
     from harness.trainer.setup import prepare
 
@@ -70,13 +71,22 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
             result.status, result.diverged_step, result.steps = outcome.status, outcome.diverged_step, outcome.steps
             result.resumed_from = outcome.resumed_from
             if outcome.status == "completed" and cfg.train.save_final:
-                result.checkpoint = save_final(folder, model=session.model, tokenizer=session.tokenizer)
-            clear_state(folder)  # finished (completed or diverged): nothing left to resume
+                full = full_state_dict(loop.fwd, session.dist)  # FSDP: a collective, every rank takes part
+                if session.dist.main:
+                    full = {k.removeprefix("model."): v for k, v in full.items()} if full else None
+                    save_final(folder, model=session.model, tokenizer=session.tokenizer, state_dict=full)
+                result.checkpoint = folder / "final"
+            if session.dist.main:
+                clear_state(folder)  # finished (completed or diverged): nothing left to resume
+            session.dist.barrier()  # no rank leaves before rank 0 has written the run's files
         except Exception as e:  # a bug or a resource failure: recorded, the suite goes on
+            hold_stop_signal()
             result.error = f"{type(e).__name__}: {e}\n{''.join(traceback.format_exc(limit=-3))}"
+        hold_stop_signal()
         result.wall_s = time.perf_counter() - t0
-        store.write("steps", run_id, loop.rows if loop else [])
-        store.write("runs", run_id, [_runs_row(cfg, result, session, suite)])
+        if session.dist.main:  # rank 0 alone writes the run's rows (its metrics are the global batch's)
+            store.write("steps", run_id, loop.rows if loop else [])
+            store.write("runs", run_id, [_runs_row(cfg, result, session, suite)])
     return result
 
 
@@ -94,5 +104,5 @@ def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
         dropped_json=json.dumps(session.data.dropped, sort_keys=True),
         device=session.device, dtype=str(session.dtype or torch.float32).replace("torch.", ""),
         threads=torch.get_num_threads(), resumed_from=result.resumed_from,
-        batch_size_used=min(cfg.train.batch_size, len(session.data.train)),
+        batch_size_used=min(cfg.train.batch_size, len(session.data.train)), world_size=session.dist.world,
     )

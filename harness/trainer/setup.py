@@ -24,6 +24,8 @@ from harness.models.load import compute_dtype, load_causal_lm, load_tokenizer, m
 from harness.refcache import RefLogps, model_fingerprint, reference_logps
 from harness.threads import set_threads
 from harness.trainer.data import RunData, load_run_pairs, tokenize_run
+from harness.trainer.distributed import Dist, launched_world
+from harness.trainer.distributed import setup as setup_dist
 
 # Reference-free losses (sft, simpo) still report log-ratios when the reference pass is cheap.
 CHEAP_REFERENCE_PARAMS = 20_000_000
@@ -45,6 +47,7 @@ class Session:
     model_path: Path
     reference: str  # "initial policy" or the reference directory
     share_prompt: bool = False  # one [shared prefix | chosen rest | rejected rest] row per pair (data/shared_prompt.py)
+    dist: Dist = dataclasses.field(default_factory=Dist)  # this process's rank in a ddp/fsdp run
 
     @property
     def ref_cache_hit(self) -> bool | None:
@@ -109,6 +112,11 @@ def _stamp(spec: str | None) -> list:
 def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Session:
     info = check_loss(cfg.loss)
     device = resolve_device(cfg.train.device)
+    if device.startswith("cuda") and launched_world() > 1:  # one GPU per rank
+        import os
+
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    dist = setup_dist(cfg.train, device)
     dtype = compute_dtype(cfg.model.dtype, device)
     path, tokenizer, data = prepared_data(cfg)
 
@@ -135,9 +143,11 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
                                                             trust_remote_code=cfg.model.trust_remote_code))
         else:  # the initial policy (for LoRA: the base with adapters disabled)
             fingerprint, source = model_fingerprint(path), model
+        # ddp/fsdp: each rank computes its shard, all get the whole, rank 0 writes the cache
         kw = dict(cache_dir=Path(out_dir) / "cache" / "refs", fingerprint=fingerprint, pad_id=tokenizer.pad_token_id,
-                  batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype, share_prompt=share_prompt)
+                  batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype, share_prompt=share_prompt,
+                  dist=dist)
         ref_train = reference_logps(source, data.train, **kw)
         ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
     return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
-                   str(ref_dir) if ref_dir else "initial policy", share_prompt)
+                   str(ref_dir) if ref_dir else "initial policy", share_prompt, dist)

@@ -1,0 +1,172 @@
+"""The `ray` executor: a suite's tasks as Ray tasks, on a local Ray instance or a cluster.
+
+    harness run SUITE --executor ray                       # a local instance with this machine's cores
+    harness run SUITE --executor ray --address auto        # join a running cluster (`ray start --head`)
+    executor: {name: ray, train: {num_gpus: 1}, eval: {num_gpus: 1}, reward: {num_cpus: 2}, max_retries: 1}
+
+Each task is one Ray task asking for its kind's resources (`train`, `eval`, `reward` in the suite's
+`executor:` block), started once the tasks it names in `after` are done, as with the other
+executors; Ray places it where those resources are free. The task bodies are the runner's own
+(module-level, plain-data arguments), so every executor writes the same rows; workers write their
+own run's Parquet parts into the out directory, which must be a filesystem they all see (one
+machine, or NFS/Lustre/GPFS on a cluster; see README "Scaling out").
+
+Faults: a worker killed (SIGKILL, out of memory) is retried `max_retries` times by Ray, then the task
+is recorded failed with Ray's reason, and the suite goes on; an exception in a task body is a
+failure at once (retrying a bug only repeats it). A run that asks for several processes
+(`train.nproc` > 1 with `train.strategy: ddp | fsdp`) becomes a Ray Train `TorchTrainer` with that
+many workers (harness.suite.ray_train), which set up torch.distributed for it.
+
+A local instance is started on first use and shut down at the end; with --address the cluster is
+joined and left running. `import harness` never imports Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Sequence
+
+from harness.suite.executors import DoneHook, Hook, Outcome, Task
+
+
+def _where() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
+    """Worker side: run one task body; an exception is an outcome, so Ray does not retry bugs."""
+    try:
+        return Outcome(value=task.fn(*task.args, deps=deps), where=_where())
+    except Exception:
+        return Outcome(error=traceback.format_exc(), where=_where())
+
+
+def _reason(e, retries: int) -> str:
+    """One line for the runs table: what Ray says happened, and whether it was retried."""
+    import ray
+
+    lines = [s.strip() for s in str(e).strip().splitlines() if s.strip() and not s.strip().startswith("^")]
+    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
+    if isinstance(e, died):  # retried by Ray `retries` times
+        return f"ray: {type(e).__name__}: {lines[0] if lines else ''} (after {retries} retr{'y' if retries == 1 else 'ies'})"
+    cause = getattr(e, "cause", None)
+    return f"ray: {type(cause or e).__name__}: {lines[-1] if lines else ''}"
+
+
+class RayExecutor:
+    def __init__(self, *, workers: int = 0, address: str | None = None, resources: dict | None = None,
+                 max_retries: int = 1):
+        self.workers, self.address, self.max_retries = workers, address, max_retries
+        self.resources = resources or {}  # kind -> Resources
+        self._started = False  # a local instance this executor started (and stops)
+
+    @classmethod
+    def from_options(cls, options) -> RayExecutor:
+        return cls(workers=options.workers, address=options.address, max_retries=options.max_retries,
+                   resources={"train": options.train, "eval": options.eval, "reward": options.reward})
+
+    @property
+    def slots(self) -> int:
+        """Evaluation parts: as many as the cluster's CPUs hold evaluation tasks at once."""
+        if self.address:
+            import ray
+
+            self._ensure()  # joined: its size is only known by asking it
+            cpus = ray.cluster_resources().get("CPU", 1)
+        else:
+            from harness.threads import physical_cores
+
+            cpus = self.workers or physical_cores()
+        per = max(self._options("eval").get("num_cpus", 1), 1e-3)
+        return max(1, int(cpus // per))
+
+    def _ensure(self) -> None:
+        """Connect to (or start) Ray once; a local instance started here is shut down after `run`."""
+        import ray
+
+        if ray.is_initialized():
+            return
+        if self.address:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
+        else:
+            from harness.threads import physical_cores
+
+            # Ray's memory monitor kills a task when the node runs low and, by default, retries it
+            # for ever; here an out-of-memory kill counts against max_retries like any other death
+            ray.init(num_cpus=self.workers or physical_cores(), include_dashboard=False, log_to_driver=True,
+                     _system_config={"task_oom_retries": self.max_retries})
+            self._started = True
+
+    def _options(self, kind: str) -> dict:
+        r = self.resources.get(kind)
+        if r is None:
+            return {"num_cpus": 1}
+        opts = {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus}
+        if r.memory_gb:
+            opts["memory"] = int(r.memory_gb * 2**30)
+        return opts
+
+    def run(self, tasks: Sequence[Task], *, on_start: Hook | None = None,
+            on_done: DoneHook | None = None) -> dict[str, Outcome]:
+        import ray
+
+        keys = {t.key for t in tasks}
+        index = {t.key: i for i, t in enumerate(tasks, 1)}
+        self._ensure()
+        self._check_feasible(tasks)
+        remote = ray.remote(_call)
+        outcomes: dict[str, Outcome] = {}
+        waiting, running = list(tasks), {}  # ObjectRef -> Task
+        try:
+            while waiting or running:
+                for task in [t for t in waiting if all(k in outcomes or k not in keys for k in t.after)]:
+                    waiting.remove(task)
+                    if on_start:
+                        on_start(index[task.key], len(tasks), task)
+                    deps = {k: outcomes[k] for k in task.after if k in outcomes}
+                    submit = self._submit_distributed(task, deps) or remote.options(
+                        max_retries=self.max_retries, retry_exceptions=False, **self._options(task.kind)).remote
+                    running[submit(task, deps)] = task
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    task = running.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except ray.exceptions.RayError as e:  # the worker died (killed, out of memory) past its retries
+                        outcome = Outcome(error=_reason(e, self.max_retries))
+                    outcomes[task.key] = outcome
+                    if on_done:
+                        on_done(index[task.key], len(tasks), task, outcome)
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            if self._started:
+                ray.shutdown()
+                self._started = False
+        return outcomes
+
+    def _check_feasible(self, tasks: Sequence[Task]) -> None:
+        """A task asking for more than the whole cluster has would wait for ever (Ray only warns):
+        say so before anything starts."""
+        import ray
+
+        from harness.errors import HarnessError
+        from harness.suite.ray_train import wants_processes
+
+        have = ray.cluster_resources()
+        for kind in sorted({t.kind for t in tasks}):
+            n = max(wants_processes(t) for t in tasks if t.kind == kind)
+            for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+                asked = self._options(kind).get(key, 0) * n
+                if asked > have.get(name, 0):
+                    per = f" ({n} processes x {asked / n:g})" if n > 1 else ""
+                    raise HarnessError(f"executor.{kind}.{key}: a task asks for {asked:g} {name}{per}, but the Ray "
+                                       f"cluster has {have.get(name, 0):g} in all")
+
+    def _submit_distributed(self, task: Task, deps):
+        """A training run that asks for several processes: a Ray Train TorchTrainer (or None)."""
+        from harness.suite.ray_train import distributed_submitter
+
+        return distributed_submitter(task, self._options(task.kind), self.max_retries)

@@ -1,0 +1,174 @@
+"""The ray executor, on a real local Ray instance: the rows of the local executor, placement by
+logical resources, faults (a SIGKILLed worker, an out-of-memory kill), and a run that asks for two
+processes trained as a Ray Train TorchTrainer.
+
+One `ray.init(num_cpus=2, num_gpus=2)` serves the module (start and stop cost seconds each); the
+GPUs are logical (this machine has none): Ray only counts them and sets CUDA_VISIBLE_DEVICES.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from test_suite_pool import SUITE, _rows  # noqa: E402  (the same 4-run suite, compared the same way)
+
+from harness.errors import HarnessError  # noqa: E402
+from harness.suite.executors import Task  # noqa: E402
+from harness.suite.ray_executor import RayExecutor  # noqa: E402
+from harness.suite.runner import run_suite  # noqa: E402
+from harness.suite.spec import Resources, suite_from_dict  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    assert "ray" not in sys.modules or not ray.is_initialized()
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
+             _system_config={"task_oom_retries": 1})
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module
+    yield
+    ray.shutdown()
+
+
+def test_ray_gives_the_rows_of_the_local_executor(tmp_path):
+    suite = suite_from_dict(SUITE, source="ray.yaml")
+    a, b = tmp_path / "local", tmp_path / "ray"
+    run_suite(suite, a, executor="local", log=lambda s: None)
+    lines: list[str] = []
+    summary = run_suite(suite, b, executor="ray", log=lines.append)
+    assert summary.incomplete == [] and "ray executor, 2 at a time" in lines[0]
+    assert sorted(pd.read_parquet(a / "runs")["run_id"]) == sorted(pd.read_parquet(b / "runs")["run_id"])
+    pd.testing.assert_frame_equal(_rows(a, "runs"), _rows(b, "runs"))
+    pd.testing.assert_frame_equal(_rows(a, "steps"), _rows(b, "steps"))  # bit-identical on one machine
+    assert ray.is_initialized()  # a cluster the executor found is left running
+
+
+# ---------------------------------------------------------------- mechanics (module level: Ray pickles them)
+def _where_and_when(delay, *, deps):
+    start = time.time()
+    time.sleep(delay)
+    return {"pid": os.getpid(), "gpus": ray.get_gpu_ids(), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "span": (start, time.time()), "deps": sorted(deps)}
+
+
+def _die_unless(marker, *, deps):
+    """SIGKILLs its worker the first time (as the kernel would), succeeds when retried."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "second attempt"
+
+
+def _die(*, deps):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _boom(*, deps):
+    raise RuntimeError("a task failed")
+
+
+def test_placement_follows_the_resources_of_each_kind():
+    ex = RayExecutor(resources={"train": Resources(num_cpus=0.5, num_gpus=1), "eval": Resources(num_cpus=1)})
+    tasks = [Task(f"t{i}", _where_and_when, (1.0,)) for i in range(3)] + \
+            [Task("e", _where_and_when, (0.0,), after=("t0", "t1", "t2"), kind="eval")]
+    out = ex.run(tasks)
+    trains = [out[f"t{i}"].value for i in range(3)]
+    assert all(len(v["gpus"]) == 1 and v["cuda"] == str(v["gpus"][0]) for v in trains)  # one GPU each
+    spans = sorted(v["span"] for v in trains)
+    assert spans[2][0] >= min(spans[0][1], spans[1][1]) - 0.05  # two GPUs: the third waited for one
+    assert out["e"].value["gpus"] == [] and out["e"].value["deps"] == ["t0", "t1", "t2"]
+    assert all(o.where for o in out.values())  # progress lines say where each task ran
+
+
+def test_a_request_larger_than_the_cluster_is_an_error_not_a_hang():
+    ex = RayExecutor(resources={"train": Resources(num_gpus=3)})
+    with pytest.raises(HarnessError, match=r"executor.train.num_gpus: a task asks for 3 GPU, but the Ray cluster has 2"):
+        ex.run([Task("t", _where_and_when, (0.0,))])
+
+
+def test_a_killed_worker_is_retried_then_recorded_failed(tmp_path):
+    ex = RayExecutor(max_retries=1)
+    out = ex.run([Task("flaky", _die_unless, (str(tmp_path / "marker"),)), Task("dies", _die),
+                  Task("raises", _boom), Task("later", _where_and_when, (0.0,), after=("dies",))])
+    assert out["flaky"].ok and out["flaky"].value == "second attempt"  # the retry ran it
+    assert not out["dies"].ok and "WorkerCrashedError" in out["dies"].error and "after 1 retry" in out["dies"].error
+    assert not out["raises"].ok and "a task failed" in out["raises"].error  # a bug is not retried
+    assert out["later"].ok  # the suite goes on
+
+
+def _train_or_die(cfg, out, *, run_id, suite):
+    if cfg.train.seed == 1 and cfg.loss.name == "dpo":
+        os.kill(os.getpid(), signal.SIGKILL)
+    from harness.trainer import train_run
+
+    return train_run(cfg, out, run_id=run_id, suite=suite)
+
+
+def test_a_run_whose_worker_dies_is_failed_and_a_rerun_completes_it(tmp_path):
+    suite = suite_from_dict({**SUITE, "executor": {"name": "ray", "max_retries": 0}}, source="ray.yaml")
+    summary = run_suite(suite, tmp_path, train_fn=_train_or_die, log=lambda s: None)
+    runs = pd.read_parquet(tmp_path / "runs")
+    assert sorted(runs["status"]) == ["completed", "completed", "completed", "failed"]
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    assert failed["loss"] == "dpo" and failed["seed"] == 1 and "WorkerCrashedError" in failed["error"]
+    assert len(summary.failed) == 1
+    summary = run_suite(suite, tmp_path, log=lambda s: None)  # resumes: only the failed run trains
+    runs = pd.read_parquet(tmp_path / "runs")
+    assert summary.incomplete == [] and sorted(runs["status"]) == ["completed"] * 4 and len(runs) == 4
+
+
+def test_a_run_asking_for_two_processes_trains_as_a_torch_trainer(tmp_path):
+    """train.strategy ddp with nproc 2: two Ray Train workers (gloo), the one-process update."""
+    grid = {"loss.name": ["dpo"], "train.seed": [0]}
+    single = suite_from_dict({**SUITE, "grid": grid}, source="ray.yaml")
+    base = {**SUITE["base"], "train": {**SUITE["base"]["train"], "strategy": "ddp", "nproc": 2}}
+    ddp = suite_from_dict({**SUITE, "grid": grid, "base": base}, source="ray.yaml")
+    run_suite(single, tmp_path / "one", executor="local", log=lambda s: None)
+    lines: list[str] = []
+    summary = run_suite(ddp, tmp_path / "two", executor="ray", log=lines.append)
+    assert summary.incomplete == [], lines
+    a, b = _rows(tmp_path / "one", "steps"), _rows(tmp_path / "two", "steps")
+    assert len(a) == len(b) and (a["loss"] - b["loss"]).abs().max() < 1e-5
+    runs = pd.read_parquet(tmp_path / "two" / "runs")
+    assert runs["world_size"].tolist() == [2] and runs["status"].tolist() == ["completed"]
+
+
+OOM = """
+import os, psutil
+vm = psutil.virtual_memory()
+used = (vm.total - vm.available) / vm.total
+os.environ["RAY_memory_usage_threshold"] = f"{min(used + 0.04, 0.9):.3f}"  # ~1 GB above what is in use
+os.environ["RAY_memory_monitor_refresh_ms"] = "100"
+from harness.suite.executors import Task
+from harness.suite.ray_executor import RayExecutor
+
+def hog(*, deps):
+    import time
+    blocks = []
+    for _ in range(60):  # up to 6 GB, 100 MB at a time, touched so that it is resident
+        blocks.append(bytearray(100 * 2**20))
+        blocks[-1][::4096] = b"x" * len(range(0, 100 * 2**20, 4096))
+        time.sleep(0.02)
+    return "survived"
+
+out = RayExecutor(workers=1, max_retries=1).run([Task("hog", hog)])["hog"]
+print("RESULT", out.ok, out.error)
+"""
+
+
+def test_an_out_of_memory_worker_is_recorded_failed_with_the_reason(tmp_path):
+    """Its own Ray instance (the memory threshold is set when Ray starts), in a fresh process."""
+    script = tmp_path / "oom.py"
+    script.write_text(textwrap.dedent(OOM))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    line = next((s for s in p.stdout.splitlines() if s.startswith("RESULT")), p.stdout + p.stderr[-2000:])
+    assert line.startswith("RESULT False") and "OutOfMemoryError" in line and "low on memory" in line, line
