@@ -11,6 +11,7 @@ with `add_arguments(parser)` and `run(args) -> int`, imported only when needed.
     harness bench train|sweep|generate|gpu
     harness reference build|check tiny-arith-sft
     harness explain [KEY]
+    harness export RESULTS_DIR --to hf-dataset OUT | model-cards
 
 Bad input (a `HarnessError`) prints one line and exits 2; no traceback.
 """
@@ -38,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("harness.commands.bench", "benchmarks against TRL and HF generate"),
     "reference": ("harness.commands.reference", "rebuild or re-measure a pinned reference model"),
     "explain": ("harness.commands.explain", "what a config key means: type, default, range, help"),
+    "export": ("harness.commands.export", "hub-ready copies: a datasets dataset, model cards (offline)"),
 }
 
 

@@ -30,9 +30,17 @@ class Status(enum.StrEnum):  # compares equal to its string: "completed" == Stat
 FINISHED = (Status.COMPLETED, Status.DIVERGED)  # nothing left to train
 
 
+NOT_CONTENT = ("loggers",)  # where a run's numbers are also streamed to: no part of what it computes
+
+
+def content(cfg) -> dict:
+    """The resolved config as a dict, without the keys that change no number (NOT_CONTENT)."""
+    return {k: v for k, v in to_dict(cfg).items() if k not in NOT_CONTENT}
+
+
 def run_id(cfg) -> str:
     """Content hash of a resolved run config: same config, same id (the suite's skip key)."""
-    return content_hash(to_dict(cfg))
+    return content_hash(content(cfg))
 
 
 def run_dir(out: str | Path, rid: str) -> Path:
@@ -42,6 +50,24 @@ def run_dir(out: str | Path, rid: str) -> Path:
 
 def checkpoint_dir(out: str | Path, rid: str) -> Path:
     return run_dir(out, rid) / "final"
+
+
+def portable(path: str | Path | None, out: str | Path) -> str | None:
+    """A path as the tables store it: relative to the results folder when inside it (so that a
+    moved or copied folder still finds its checkpoints), else as given (a model outside it)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def located(out: str | Path, stored: str | Path) -> Path:
+    """Where a stored path (`runs.checkpoint`, `runs.reference`) is now: relative ones are
+    resolved against the results folder `out`, wherever it has been moved."""
+    p = Path(stored)
+    return p if p.is_absolute() else Path(out) / p
 
 
 def has_checkpoint(out: str | Path, rid: str) -> bool:
@@ -56,10 +82,10 @@ def runs_row(cfg, *, run_id: str, suite: str, status: Status | str, steps: int =
     from harness.env import git_sha, snapshot
 
     return {
-        "run_id": run_id, "suite": suite, "name": cfg.name, "loss": cfg.loss.name, "beta": cfg.loss.beta,
-        "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
+        "run_id": run_id, "suite": suite, "name": cfg.name, "loss_name": cfg.loss.name, "beta": cfg.loss.beta,
+        "lr_peak": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
         "dataset": cfg.data.train, "status": str(Status(status)), "diverged_step": diverged_step, "steps": steps,
-        "wall_s": wall_s, "ref_cache_hit": ref_cache_hit, "config_json": canonical_json(to_dict(cfg)),
+        "wall_s": wall_s, "ref_cache_hit": ref_cache_hit, "config_json": canonical_json(content(cfg)),
         "env_json": json.dumps(snapshot(), sort_keys=True), "git_sha": git_sha(),
         "error": error[-4000:] if error else error, **extra,
     }

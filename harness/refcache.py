@@ -87,8 +87,32 @@ def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | P
     """
     key = cache_key(fingerprint, pairs, dtype=dtype, device=device, share_prompt=share_prompt)
     path = Path(cache_dir) / f"{key}.parquet" if cache_dir else None
-    cached = _read(path, pairs) if path is not None and path.is_file() else None
     active = dist is not None and dist.active
+    args = (model, pairs, path, pad_id, batch_size, device, dtype, share_prompt, dist, active)
+    if path is None or active:  # ranks of one run share the work instead (and must not wait on each other)
+        return _lookup_or_compute(*args)
+    # the workers of a pool or Ray suite start their first runs at once and want the same cache:
+    # one computes it while the others wait, then they read it (a lock per cache key)
+    with _exclusive(path.with_name(f".{path.stem}.lock")):
+        return _lookup_or_compute(*args)
+
+
+def _exclusive(lock: Path):
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def held():
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, or its holder dies
+            yield
+
+    return held()
+
+
+def _lookup_or_compute(model, pairs, path, pad_id, batch_size, device, dtype, share_prompt, dist, active) -> RefLogps:
+    cached = _read(path, pairs) if path is not None and path.is_file() else None
     if active:  # every rank takes the same branch, even if a file appeared between their reads
         hits = dist.all_reduce(torch.tensor([int(cached is not None)], device=device))
         cached = cached if int(hits.item()) == dist.world else None

@@ -92,6 +92,7 @@ class Results:
     steps: Any  # the grid runs' steps rows
     reference: dict[str, dict[str, float]]  # reference policy id -> its evaluation metrics
     rm: RMSignal | None = None  # None: no reward model scored these runs
+    roots: tuple = ()  # the results folders read (several for a multi-suite report); () means (root,)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -103,12 +104,12 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: json.dumps(d) if isinstance(d, list) else d}
 
 
-def load_results(root: str | Path) -> Results:
+def grid_runs(root: Path):
+    """(store, grid runs, their flattened configs) of one results folder."""
     import pandas as pd
 
     from harness.results.store import ResultStore
 
-    root = Path(root)
     store = ResultStore(root)
     runs = store.read("runs")
     if not root.is_dir() or runs.empty:
@@ -119,7 +120,15 @@ def load_results(root: str | Path) -> Results:
     flat = [f for f in flat if f.get("train.steps")]
     if runs.empty:
         raise HarnessError(f"{root}: no grid runs in the runs table")
-    config = pd.DataFrame(flat, index=runs.index)
+    return store, runs, pd.DataFrame(flat, index=runs.index)
+
+
+def load_results(root: str | Path) -> Results:
+    """One results folder (several: harness.combine.load_many)."""
+    import pandas as pd
+
+    root = Path(root)
+    store, runs, config = grid_runs(root)
     keys = cell_keys(config)
     runs = pd.concat([runs[["run_id", "suite", "status", "diverged_step", "steps"]], config[keys]], axis=1)
     runs["seed"] = config["train.seed"] if "train.seed" in config else None

@@ -117,7 +117,12 @@ class _Context:
 
     def scores(self):
         if self._scores is None:
-            self._scores = self.store.read("scores")
+            import pandas as pd
+
+            from harness.results.store import ResultStore
+
+            stores = [ResultStore(r) for r in self.res.roots] if self.res.roots else [self.store]
+            self._scores = pd.concat([s.read("scores") for s in stores], ignore_index=True)
         return self._scores
 
     def no_signal(self, metric: str) -> bool:

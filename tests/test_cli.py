@@ -33,7 +33,8 @@ def python(code: str) -> subprocess.CompletedProcess:
 
 
 # ---------------------------------------------------------------- import cost and --help
-HEAVY = ("torch", "vllm", "lm_eval", "transformers", "trl", "peft", "sentence_transformers", "datasets", "ray")
+HEAVY = ("torch", "vllm", "lm_eval", "transformers", "trl", "peft", "sentence_transformers", "datasets", "ray",
+         "wandb", "mlflow", "tensorboardX", "polars")
 
 
 @pytest.mark.parametrize("module", ["harness", "harness.cli", "harness.config", "harness.registry",

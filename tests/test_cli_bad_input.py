@@ -207,7 +207,7 @@ def test_run_moves_a_damaged_part_aside_and_redoes_its_run(tmp_path):
     assert len(kept) == 1  # moved aside, never deleted
     assert len(list((out / "runs").glob("*.parquet"))) == 2  # the run was redone
     got = pd.read_parquet(out / "steps").sort_values(["run_id", "step", "split"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(want.drop(columns=["wall_s", "step_s"]), got.drop(columns=["wall_s", "step_s"]))
+    pd.testing.assert_frame_equal(want.drop(columns=["elapsed_s", "step_s"]), got.drop(columns=["elapsed_s", "step_s"]))
 
 
 def test_a_suite_with_a_corrupt_model_dir_fails_before_any_work(tmp_path, capsys):

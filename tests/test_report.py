@@ -98,8 +98,8 @@ def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "min
 
 
 def _run_row(cfg, run_id, suite, status, steps, diverged_step=None) -> dict:
-    return {"run_id": run_id, "suite": suite, "name": cfg.name, "loss": cfg.loss.name, "beta": cfg.loss.beta,
-            "learning_rate": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
+    return {"run_id": run_id, "suite": suite, "name": cfg.name, "loss_name": cfg.loss.name, "beta": cfg.loss.beta,
+            "lr_peak": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
             "dataset": cfg.data.train, "status": status, "diverged_step": diverged_step, "steps": steps,
             "wall_s": 1.0, "ref_cache_hit": True, "config_json": json.dumps(to_dict(cfg)),
             "env_json": "{}", "git_sha": "test", "error": None}
@@ -113,7 +113,7 @@ def _step_row(run_id, step, split, chosen, rejected, beta) -> dict:
             "reward_accuracy": float(1 / (1 + np.exp(-4 * (chosen - rejected)))),
             "frac_rejected_above_ref": float(1 / (1 + np.exp(-4 * rejected))),
             "frac_chosen_below_ref": float(1 / (1 + np.exp(4 * chosen))), "logps_chosen": -5.0,
-            "logps_rejected": -6.0, "nonfinite": 0, "tokens": 256, "wall_s": 0.05}
+            "logps_rejected": -6.0, "nonfinite": 0, "tokens": 256, "elapsed_s": 0.05}
 
 
 @pytest.fixture(scope="module")

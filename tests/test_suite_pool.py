@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import pandas as pd
@@ -25,7 +26,7 @@ SUITE = {
 }
 # how long, and whether a worker found the reference cache already filled by the other: execution
 # order, not results
-TIMING = ["wall_s", "step_s", "ref_cache_hit"]
+TIMING = ["wall_s", "elapsed_s", "step_s", "ref_cache_hit"]
 
 
 def _rows(out, table):
@@ -99,5 +100,49 @@ def test_a_run_whose_worker_is_killed_is_recorded_failed_and_the_suite_goes_on(t
     runs = pd.read_parquet(tmp_path / "runs")
     assert sorted(runs["status"]) == ["completed", "completed", "completed", "failed"]
     failed = runs[runs["status"] == "failed"].iloc[0]
-    assert failed["loss"] == "dpo" and failed["seed"] == 1 and "worker process died" in failed["error"]
+    assert failed["loss_name"] == "dpo" and failed["seed"] == 1 and "worker process died" in failed["error"]
     assert len(summary.failed) == 1  # and a rerun retries it (failed runs are not done)
+
+
+DRIVER = """
+import sys, time
+from harness.suite.executors import EXECUTORS, Task
+from test_suite_pool import _write_pid_then_sleep
+EXECUTORS.get("pool")(workers=2).run([Task(f"t{i}", _write_pid_then_sleep, (sys.argv[1], i)) for i in range(2)])
+"""
+
+
+def _write_pid_then_sleep(folder, i, *, deps):
+    with open(os.path.join(folder, f"{i}.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited
+        return f.read().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_their_driver(tmp_path):
+    """A driver killed alone (SIGKILL, not its process group) takes its workers with it: an orphan
+    would go on training and writing rows beside the next driver."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], env=env)
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids), "a worker outlived its driver"

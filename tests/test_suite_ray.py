@@ -119,7 +119,7 @@ def test_a_run_whose_worker_dies_is_failed_and_a_rerun_completes_it(tmp_path):
     runs = pd.read_parquet(tmp_path / "runs")
     assert sorted(runs["status"]) == ["completed", "completed", "completed", "failed"]
     failed = runs[runs["status"] == "failed"].iloc[0]
-    assert failed["loss"] == "dpo" and failed["seed"] == 1 and "WorkerCrashedError" in failed["error"]
+    assert failed["loss_name"] == "dpo" and failed["seed"] == 1 and "WorkerCrashedError" in failed["error"]
     assert len(summary.failed) == 1
     summary = run_suite(suite, tmp_path, log=lambda s: None)  # resumes: only the failed run trains
     runs = pd.read_parquet(tmp_path / "runs")

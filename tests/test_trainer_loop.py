@@ -54,7 +54,7 @@ def test_steps_and_runs_rows_follow_the_contract(tmp_path):
     runs = ResultStore(tmp_path).read("runs")
     assert set(TABLES["runs"]) <= set(runs.columns) and len(runs) == 1
     row = runs.iloc[0]
-    assert (row.run_id, row.suite, row.status, row.steps, row.loss) == (result.run_id, "s1", "completed", 3, "dpo")
+    assert (row.run_id, row.suite, row.status, row.steps, row.loss_name) == (result.run_id, "s1", "completed", 3, "dpo")
     assert '"beta":0.1' in row.config_json and "torch" in row.env_json
     assert result.checkpoint is not None and (result.checkpoint / "model.safetensors").is_file()
     assert (result.checkpoint / "tokenizer.json").is_file()

@@ -44,6 +44,28 @@ def test_beta_sweep_computes_reference_logps_once(tmp_path):
     assert train_run(make_cfg(loss={"name": "ipo"}, train={"learning_rate": 1e-3}), tmp_path).ref_cache_hit is True
 
 
+PARALLEL = """
+import sys
+from harness.config import from_dict
+from harness.trainer import train_run
+from harness.trainer.config import RunConfig
+from test_trainer_runs import make_cfg
+r = train_run(make_cfg(loss={"beta": float(sys.argv[2])}), sys.argv[1])
+print("HIT" if r.ref_cache_hit else "MISS")
+"""
+
+
+def test_two_runs_starting_at_once_compute_the_reference_once(tmp_path):
+    """Two workers of a suite start their first runs together: one computes the cache while the
+    other waits for it (a lock per cache key), instead of both computing it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-c", PARALLEL, str(tmp_path), beta], stdout=subprocess.PIPE,
+                              text=True, env=env) for beta in ("0.1", "0.5")]
+    outs = sorted(p.communicate(timeout=300)[0].strip().splitlines()[-1] for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    assert outs == ["HIT", "MISS"]
+
+
 def test_huge_learning_rate_is_recorded_diverged_and_the_next_run_still_runs(tmp_path):
     bad = train_run(make_cfg(train={"steps": 20, "learning_rate": 1e4, "max_grad_norm": None,
                                     "save_final": True}), tmp_path)

@@ -4,8 +4,11 @@
         --out results/x --prompts arith --set prompts.options.split=test --rm results/rm-hh
     harness eval dpo=ckpt/a minor=ckpt/b --reference ref=ckpt/sft --out results/y --config eval.yaml \\
         --set generation.backend=hf --set lmeval.tasks=[harness_arith]
+    harness eval 02e976bbc7240f70 --reference 1dd5942d3dad44d7 --results results/x --out results/z
 
-Targets are `[RUN_ID=]DIR` (default id: the directory name, or its parent's for `.../final`).
+Targets are `[RUN_ID=]DIR` (default id: the directory name, or its parent's for `.../final`), or,
+with `--results DIR`, run ids of that folder: their checkpoints are found from its `runs` table
+(stored relative to the folder, so a moved or copied folder works).
 `--config` is a YAML with the `eval:` block of a suite (or that block at the top level);
 `--set key=value` overrides it (dotted keys, YAML values). Rows land in OUT/generations,
 OUT/scores, OUT/evals and OUT/lmeval. Exit status: 0 all evaluated, 1 some failed, 2 bad input.
@@ -22,6 +25,8 @@ def add_arguments(p):
     p.add_argument("targets", nargs="+", metavar="[ID=]DIR", help="checkpoint directories to evaluate")
     p.add_argument("--reference", required=True, metavar="[ID=]DIR_OR_MODEL", help="the reference policy (baseline)")
     p.add_argument("--out", required=True, help="results directory (Parquet tables)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="a results folder whose run ids may be given as targets or reference")
     p.add_argument("--config", default=None, help="YAML with the eval block (see harness/evaluation/config.py)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="key=value",
                    help="override an eval config key, e.g. generation.n_prompts=16 (repeatable)")
@@ -37,6 +42,18 @@ def split_target(spec: str) -> tuple[str, str]:
         return name, path
     p = Path(spec)
     return (p.parent.name if p.name == "final" and p.parent.name else p.name or spec), spec
+
+
+def by_run_id(results: str, spec: str) -> tuple[str, str]:
+    """A run id of the results folder -> (id, its checkpoint); anything else as split_target."""
+    from harness.records import checkpoint_dir, located
+    from harness.results.store import ResultStore
+
+    store = ResultStore(results)
+    if Path(spec).exists() or "=" in spec or not store.has("runs", spec):
+        return split_target(spec)
+    stored = store.read("runs", spec)["checkpoint"].iloc[0]
+    return spec, str(located(results, stored) if isinstance(stored, str) and stored else checkpoint_dir(results, spec))
 
 
 def load_eval_config(path: str | None, overrides: list[str]):
@@ -63,8 +80,8 @@ def run(args) -> int:
         extra.insert(0, f"generation.backend={args.backend}")
     cfg = load_eval_config(args.config, extra)
     store = ResultStore(args.out)
-    status = evaluate_runs(cfg, targets=[split_target(t) for t in args.targets],
-                           reference=split_target(args.reference), store=store)
+    find = (lambda spec: by_run_id(args.results, spec)) if args.results else split_target
+    status = evaluate_runs(cfg, targets=[find(t) for t in args.targets], reference=find(args.reference), store=store)
     print(summary(store, status))
     return 0 if all(s == "ok" for s in status.values()) else 1
 

@@ -14,6 +14,7 @@ LISTABLE = {
     "backends": "harness.generation:BACKENDS",
     "scorers": "harness.scoring:SCORERS",
     "executors": "harness.suite.executors:EXECUTORS",
+    "loggers": "harness.tracking:LOGGERS",
     "claims": "harness.verdict:CLAIMS",
     "metrics": "harness.catalogue:METRICS",
     "reward-kinds": "harness.reward.scorer:KINDS",

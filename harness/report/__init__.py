@@ -26,16 +26,30 @@ def report_options(root: Path) -> dict:
 
 def write_report(root: str | Path, *, title: str | None = None, metrics: list[str] | None = None,
                  plots: bool | None = None, formats=("md", "tex", "html"),
-                 sections: list[tuple[str, list[str]]] | None = None) -> list[Path]:
-    """`sections`: [(heading, lines)] shown before the tables in md and html (e.g. a verdict)."""
+                 sections: list[tuple[str, list[str]]] | None = None, also=(), by=(),
+                 out: str | Path | None = None) -> list[Path]:
+    """`sections`: [(heading, lines)] shown before the tables in md and html (e.g. a verdict).
+    `also`: more results folders, compared in one report written to `out` (cells led by `by`)."""
     from harness.report import plots as plotting
     from harness.report.render import html_page, render_latex, render_markdown, render_markdown_section
     from harness.report.table import main_table, runs_table
     from harness.summary import aggregate, load_results, main_columns, metric
 
-    root = Path(root)
-    opts = report_options(root)
-    res = load_results(root)
+    notes: list[str] = []
+    if also:
+        from harness.combine import load_many
+
+        if out is None:
+            raise HarnessError("harness report with several folders needs --out DIR for the combined report")
+        roots = [Path(root), *map(Path, also)]
+        res, notes = load_many(roots, list(by or ["suite"]), out)
+        opts = _shared_options(roots)
+        root = Path(out)
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(root)
+        opts = report_options(root)
+        res = load_results(root)
     agg = aggregate(res)
     suite = opts.get("suite") or ", ".join(sorted(set(res.runs["suite"].dropna())))
     title = title or opts.get("title") or f"Suite {suite}"
@@ -52,6 +66,7 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
     counts = res.runs["status"].value_counts().to_dict()
     intro = [f"{len(res.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
              + f". Rows are grid cells ({', '.join(res.keys) or 'a single cell'}); columns are means over seeds."]
+    intro += notes
     if res.rm is not None:
         intro.append(f"The {res.rm.describe()}." + ("" if signal else " Reward and win-rate columns are left out, "
                                                     "and the frontier plots verifier accuracy."))
@@ -81,6 +96,16 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
         written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro, images=images,
                                                               captions=captions, sections=sections)))
     return written
+
+
+def _shared_options(roots: list[Path]) -> dict:
+    """A combined report's options: the folders' claims and caveats when they all state the same
+    ones (a claim tested on runs it was not written for is not a verdict), their titles joined."""
+    each = [report_options(r) for r in roots]
+    same = all(o.get("claims") == each[0].get("claims") for o in each)
+    return {"suite": " + ".join(o.get("suite") or r.name for o, r in zip(each, roots, strict=True)),
+            "claims": each[0].get("claims") if same else None,
+            "caveats": sorted({c for o in each for c in o.get("caveats") or []})}
 
 
 def verdict_sections(res, agg, opts: dict) -> list[tuple[str, list[str]]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.atomic import write_atomic
 from harness.errors import HarnessError
-from harness.results.schema import SCHEMA_VERSION, TABLES, arrow_schema
+from harness.results.schema import SCHEMA_VERSION, TABLES, arrow_schema, guess_version, migrate, renames
 
 
 class DamagedPart(HarnessError):
@@ -44,11 +44,13 @@ def part_problem(table: str, path: Path) -> str | None:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as e:
         return f"unreadable Parquet part ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-    missing = [c for c in TABLES[table] if c not in schema.names]
+    current = renames(table, guess_version(table, schema.names))  # an older part: judged by today's names
+    types = {current.get(f.name, f.name): f.type for f in schema}
+    missing = [c for c in TABLES[table] if c not in types]
     if missing:
         return f"not a harness {table!r} part: missing contract column(s) {missing}"
-    wrong = [f"{c} is {schema.field(c).type}, not {t}" for c, t in TABLES[table].items()
-             if schema.field(c).type != t and not pa.types.is_null(schema.field(c).type)]
+    wrong = [f"{c} is {types[c]}, not {t}" for c, t in TABLES[table].items()
+             if types[c] != t and not pa.types.is_null(types[c])]
     if wrong:
         return f"not a harness {table!r} part: {'; '.join(wrong)}"
     return None
@@ -115,7 +117,7 @@ class ResultStore:
         problem = part_problem(table, path)
         if problem:
             raise DamagedPart(path, problem)
-        return pq.read_table(path).to_pandas()
+        return migrate(table, pq.read_table(path)).to_pandas()
 
     def damaged(self) -> list[tuple[str, str, str]]:
         """(table, key, problem) of every part that cannot be read as a harness part."""

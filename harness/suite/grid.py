@@ -117,6 +117,8 @@ def expand(suite: Suite) -> Plan:
                 sft_by_id.setdefault(sft.run_id, sft)
                 set_dotted(data, "model.init_from", SFT_PREFIX + sft.run_id)
             cfg = from_dict(RunConfig, data, source=f"{suite.source} (run {where})")
+            if spec.loggers:
+                cfg = dataclasses.replace(cfg, loggers=tuple(spec.loggers))
             rid = run_id(cfg)
             label = {"name": cfg.name, **{k: _value(cfg, k) for k in point}}
             runs.setdefault(rid, PlannedRun(rid, cfg, label, "main", sft.run_id if sft else None))
@@ -132,6 +134,8 @@ def _sft_stage(suite: Suite, run_data: dict, where: str) -> PlannedRun:
     data["data"] = copy.deepcopy(run_data.get("data", {}))
     data = deep_merge(data, spec.sft or {})
     cfg = from_dict(RunConfig, data, source=f"{suite.source} (sft stage for run {where})")
+    if spec.loggers:
+        cfg = dataclasses.replace(cfg, loggers=tuple(spec.loggers))
     label = {"name": cfg.name, "model.name": cfg.model.name, "data.train": cfg.data.train}
     return PlannedRun(run_id(cfg), cfg, label, "sft")
 

@@ -39,6 +39,25 @@ def _init_worker() -> None:
     # Workers report through the driver's progress lines; per-run bars from two processes at
     # once would interleave into noise.
     os.environ.setdefault("TQDM_DISABLE", "1")
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the driver dies (SIGKILL, SIGTERM, a crash). Otherwise an
+    orphaned worker trains on, holding cores and writing rows beside the next driver, which
+    holds the folder's lock but not the orphan's pen. Elsewhere the worker exits at its next
+    task, when the pipe to the dead driver breaks."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the driver died before prctl took effect
+            os._exit(1)
 
 
 class PoolExecutor:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import records
 from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
@@ -238,7 +239,24 @@ def eval_task(rs: ResolvedSuite, out: str, ref: str, runs: list[PlannedRun], eva
     rm.check_dependency(rs.reward, deps)
     prompts, reference = rs.eval_inputs(ref, todo, out)
     fn = eval_fn or _default_eval()
-    return fn(rs.eval, targets=targets, reference=reference, store=store, prompts=prompts)
+    value = fn(rs.eval, targets=targets, reference=reference, store=store, prompts=prompts)
+    _stream_evals(rs, store, todo)
+    return value
+
+
+def _stream_evals(rs: ResolvedSuite, store: ResultStore, runs: list[PlannedRun]) -> None:
+    """The suite's experiment trackers get each run's evaluation, read back from Parquet."""
+    if not rs.suite.spec.loggers:
+        return
+    from harness.tracking import open_trackers, run_info
+
+    for run in runs:
+        if store.has("evals", run.run_id):
+            rows = store.read("evals", run.run_id).to_dict("records")
+            trackers = open_trackers(rs.suite.spec.loggers, store.root, config=records.content(run.config),
+                                     info=run_info(run.config, run.run_id, suite_column(rs.suite.name, run.stage)))
+            trackers.log_evals(rows)
+            trackers.finish("evaluated")
 
 
 def _sft_checkpoints(run: PlannedRun, out: str, deps: dict[str, Outcome]) -> dict[str, str]:

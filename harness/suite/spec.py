@@ -46,6 +46,7 @@ from harness.config import check, field, from_dict, load_yaml, nonnegative, to_d
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
+from harness.tracking import LoggerSpec
 from harness.trainer.config import RunConfig
 from harness.verdict import ClaimSpec
 
@@ -113,7 +114,9 @@ class SuiteSpec:
     eval: EvalConfig | None = field(None,
         help="harness.evaluation's config (generation, scorers, lm-eval); absent: none")
     report: ReportOptions = field(factory=ReportOptions, help="the report written at the end: title, columns, plots, verdict claims and caveats")
-    executor: ExecutorOptions = field(factory=ExecutorOptions, help="where the runs execute (local | pool); not part of the suite hash")
+    executor: ExecutorOptions = field(factory=ExecutorOptions, help="where the runs execute (local | pool | ray); not part of the suite hash")
+    loggers: list[str | LoggerSpec] = field(factory=list, help="experiment trackers every run streams to "
+                                            "(`harness ls loggers`); not part of the suite hash or any run id")
 
     def validate(self):
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -175,8 +178,8 @@ def suite_from_dict(data: dict, *, source: str = "<suite>") -> Suite:
         check_axes(v.grid, source, f"variants[{i}].grid")
         for key, value in v.set.items():
             check_value(key, value, source, f"variants[{i}].set.{key}")
-    # placement (executor) and presentation (report) change no run: they stay out of the hash
-    content = {k: v for k, v in to_dict(spec).items() if k not in ("executor", "report")}
+    # placement (executor, loggers) and presentation (report) change no run: they stay out of the hash
+    content = {k: v for k, v in to_dict(spec).items() if k not in ("executor", "report", "loggers")}
     return Suite(spec, source, content_hash(content))
 
 

@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Literal
 
 from harness.config import at_least_one, field, in_range, nonnegative, positive
+from harness.tracking import LoggerSpec
 
 F = dataclasses.field
 
@@ -99,6 +100,8 @@ class RunConfig:
     train: TrainConfig = field(factory=TrainConfig, help="the optimisation")
     name: str = field("run", help="the run's label (`runs.name`, the row label of reports)")
     reference: str | None = field(None, help="reference model dir; absent: the policy's initial weights")
+    loggers: tuple[str | LoggerSpec, ...] = field((), help="experiment trackers to stream to (tensorboard, wandb, "
+                                                          "mlflow); not part of the run id")
 
     def validate(self):
         if self.train.warmup_steps > self.train.steps:

@@ -41,9 +41,10 @@ class FitResult:
 
 
 class Loop:
-    def __init__(self, session, cfg, *, folder: Path, run_id: str, on_checkpoint: Callable[[list], None] | None = None):
+    def __init__(self, session, cfg, *, folder: Path, run_id: str, on_checkpoint: Callable[[list], None] | None = None,
+                 on_row: Callable[[dict], None] | None = None):
         self.s, self.cfg, self.t = session, cfg, cfg.train
-        self.folder, self.run_id, self.on_checkpoint = folder, run_id, on_checkpoint
+        self.folder, self.run_id, self.on_checkpoint, self.on_row = folder, run_id, on_checkpoint, on_row
         self.model = session.model
         self.dist = session.dist
         self.fwd = wrap(LogpsModule(self.model), self.dist, session.device)  # DDP / FSDP when several ranks
@@ -140,7 +141,8 @@ class Loop:
         state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id,
                            restore=restore) or {}
         start = state.get("step", 0)
-        self.rows = state.get("rows", [])
+        # rows saved by an older version (schema 1 called elapsed_s wall_s)
+        self.rows = [{("elapsed_s" if k == "wall_s" else k): v for k, v in r.items()} for r in state.get("rows", [])]
         first_loss, elapsed, t0 = state.get("first_loss"), state.get("elapsed", 0.0), time.perf_counter()
         clock = lambda: elapsed + time.perf_counter() - t0  # noqa: E731  (training time across resumes)
         bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None, dynamic_ncols=True)
@@ -154,7 +156,7 @@ class Loop:
                 if not stop:
                     self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                self.rows.append(self._row(step + 1, "train", row, clock(), time.perf_counter() - t_step))
+                self._add(self._row(step + 1, "train", row, clock(), time.perf_counter() - t_step))
                 self._progress(bar, step + 1, row, clock())
                 if stop:
                     status, diverged_step = "diverged", step + 1
@@ -169,7 +171,7 @@ class Loop:
         """Periodic (and final) eval; periodic resumable checkpoint with the rows so far."""
         t = self.t
         if self.s.data.eval and ((t.eval_every and done % t.eval_every == 0) or done == t.steps):
-            self.rows.append(self._row(done, "eval", self.evaluate(), clock(), math.nan))
+            self._add(self._row(done, "eval", self.evaluate(), clock(), math.nan))
         if t.checkpoint_every and done % t.checkpoint_every == 0 and done < t.steps:
             gathered = gather_train_state(self.fwd, self.optimizer, self.dist)  # FSDP: every rank takes part
             if self.dist.main:  # rank 0 alone writes
@@ -186,5 +188,10 @@ class Loop:
             print(f"{self.cfg.name}: step {step}/{self.t.steps} loss {row['loss']:.4f} "
                   f"reward_acc {row['reward_accuracy']:.2f} ({now:.0f}s)", file=sys.stderr, flush=True)
 
+    def _add(self, row: dict) -> None:
+        self.rows.append(row)
+        if self.on_row is not None:  # experiment trackers (harness.tracking): rows as they are made
+            self.on_row(row)
+
     def _row(self, step: int, split: str, metrics: dict, wall: float, step_s: float) -> dict:
-        return {"run_id": self.run_id, "step": step, "split": split, **metrics, "wall_s": wall, "step_s": step_s}
+        return {"run_id": self.run_id, "step": step, "split": split, **metrics, "elapsed_s": wall, "step_s": step_s}

@@ -64,9 +64,11 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
                   file=sys.stderr)
         result = RunResult(run_id, "failed", None, 0, 0.0, None, session.ref_cache_hit)
         loop = None
+        trackers = _trackers(cfg, out_dir, run_id, suite) if session.dist.main else None
         try:
             loop = Loop(session, cfg, folder=folder, run_id=run_id,
-                        on_checkpoint=lambda r: store.write("steps", run_id, r))
+                        on_checkpoint=lambda r: store.write("steps", run_id, r),
+                        on_row=trackers.log_step if trackers else None)
             outcome = loop.fit()
             result.status, result.diverged_step, result.steps = outcome.status, outcome.diverged_step, outcome.steps
             result.resumed_from = outcome.resumed_from
@@ -86,20 +88,34 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
         result.wall_s = time.perf_counter() - t0
         if session.dist.main:  # rank 0 alone writes the run's rows (its metrics are the global batch's)
             store.write("steps", run_id, loop.rows if loop else [])
-            store.write("runs", run_id, [_runs_row(cfg, result, session, suite)])
+            store.write("runs", run_id, [_runs_row(cfg, result, session, suite, out_dir)])
+        if trackers:
+            trackers.finish(result.status)
     return result
 
 
-def _runs_row(cfg, result: RunResult, session, suite: str) -> dict:
+def _trackers(cfg, out_dir, run_id: str, suite: str):
+    """The run's experiment trackers (harness.tracking); none configured: None, nothing imported."""
+    if not cfg.loggers:
+        return None
+    from harness.tracking import open_trackers, run_info
+
+    return open_trackers(cfg.loggers, out_dir, info=run_info(cfg, run_id, suite), config=records.content(cfg))
+
+
+def _runs_row(cfg, result: RunResult, session, suite: str, out_dir) -> dict:
     import torch
+
+    from harness.records import portable
 
     return runs_row(
         cfg, run_id=result.run_id, suite=suite, status=result.status, steps=result.steps,
         diverged_step=result.diverged_step, wall_s=result.wall_s, ref_cache_hit=result.ref_cache_hit,
         error=result.error,
         # beyond the contract: where things came from and went
-        checkpoint=str(result.checkpoint) if result.checkpoint else None,
-        model_dir=str(session.model_path), reference=session.reference,
+        # paths inside the results folder are stored relative to it (harness.records.portable)
+        checkpoint=portable(result.checkpoint, out_dir), model_dir=portable(session.model_path, out_dir),
+        reference=portable(session.reference, out_dir) if session.reference != "initial policy" else session.reference,
         n_train=len(session.data.train), n_eval=len(session.data.eval),
         dropped_json=json.dumps(session.data.dropped, sort_keys=True),
         device=session.device, dtype=str(session.dtype or torch.float32).replace("torch.", ""),

@@ -1,0 +1,180 @@
+"""Experiment trackers, for real and offline: TensorBoard event files read back with tensorboard's
+own reader, a W&B offline run read back from its transaction log, an MLflow file store read back
+with MlflowClient; each compared with the `steps` table (the truth). A tracker that cannot start
+warns once and the run loses nothing; loggers change no run id."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.config import from_dict
+from harness.records import run_id
+from harness.trainer import train_run
+from harness.trainer.config import RunConfig
+
+RUN = {"name": "tracked", "model": {"name": "tiny-arith-sft"},
+       "data": {"train": "arith", "options": {"n_pairs": 120}, "eval_size": 16},
+       "loss": {"name": "minor_dpo", "beta": 0.1},
+       "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "threads": 1}}
+
+
+def _cfg(*loggers) -> RunConfig:
+    return from_dict(RunConfig, {**RUN, "loggers": list(loggers)})
+
+
+def _steps(out, split="train") -> pd.DataFrame:
+    df = pd.read_parquet(out / "steps")
+    return df[df["split"] == split].sort_values("step").reset_index(drop=True)
+
+
+def test_loggers_change_no_run_id_and_no_config_json():
+    assert run_id(_cfg()) == run_id(_cfg("tensorboard", {"name": "wandb", "options": {"project": "p"}}))
+
+
+def test_tensorboard_events_match_the_steps_table(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _cfg("tensorboard")
+    result = train_run(cfg, tmp_path, suite="tb-suite")
+    assert result.status == "completed"
+    (folder,) = (tmp_path / "tensorboard" / "tb-suite").iterdir()
+    assert folder.name == result.run_id  # one TensorBoard run per harness run, grouped by suite
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    want = _steps(tmp_path)
+    got = acc.Scalars("train/loss")
+    assert [e.step for e in got] == want["step"].tolist()
+    assert [e.value for e in got] == pytest.approx(want["loss"].tolist(), rel=1e-6)  # float32 in the file
+    evals = acc.Scalars("eval/logratio_chosen")
+    assert [e.step for e in evals] == _steps(tmp_path, "eval")["step"].tolist() == [3, 6]
+
+
+def test_wandb_offline_run_matches_the_steps_table(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = _cfg({"name": "wandb", "options": {"project": "harness-test"}})
+    result = train_run(cfg, tmp_path, suite="wb-suite")
+    assert result.status == "completed"
+    (log,) = (tmp_path / "wandb").glob(f"offline-run-*-{result.run_id}/run-{result.run_id}.wandb")
+    history, config, group, name = _read_wandb(log)
+    assert group == "wb-suite" and name.startswith("wb-suite/tracked β=0.1")
+    assert config["loss"]["name"] == "minor_dpo" and "loggers" not in config
+    train = [h for h in history if "train/loss" in h]
+    want = _steps(tmp_path)
+    assert [int(h["harness_step"]) for h in train] == want["step"].tolist()
+    assert [h["train/loss"] for h in train] == pytest.approx(want["loss"].tolist(), rel=1e-12)
+
+
+def _wandb_records(path) -> list[bytes]:
+    """The records of a W&B transaction log (`run-<id>.wandb`): a 7-byte header (":W&B", magic,
+    version), then LevelDB-log blocks of 32 KiB, each record a 7-byte header (crc32, little-endian
+    length, type: 1 full, 2 first, 3 middle, 4 last) and its bytes. wandb 0.31 ships no Python
+    reader any more (its Go core reads these), so this is the format's reader, by its spec."""
+    from pathlib import Path
+
+    data, block = Path(path).read_bytes(), 32768
+    assert data[:4] == b":W&B"
+    pos, out, part = 7, [], b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is zero padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        payload, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind == 1:
+            out.append(payload)
+        elif kind in (2, 3):
+            part += payload
+        elif kind == 4:
+            out.append(part + payload)
+            part = b""
+    return out
+
+
+def _read_wandb(path):
+    """History rows, config, group and name from an offline run's transaction log."""
+    import json
+
+    from wandb.proto import wandb_internal_pb2
+
+    history, config, group, name = [], {}, None, None
+    for data in _wandb_records(path):
+        rec = wandb_internal_pb2.Record()
+        rec.ParseFromString(data)
+        kind = rec.WhichOneof("record_type")
+        if kind == "history":
+            history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                            for item in rec.history.item})
+        elif kind == "run":
+            group, name = rec.run.run_group, rec.run.display_name
+            config.update({item.key: json.loads(item.value_json) for item in rec.run.config.update})
+        elif kind == "config":
+            config.update({item.key: json.loads(item.value_json) for item in rec.config.update})
+    return history, config, group, name
+
+
+def test_mlflow_file_store_matches_the_steps_table(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    cfg = _cfg("mlflow")
+    result = train_run(cfg, tmp_path, suite="mlf-suite")
+    assert result.status == "completed"
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").resolve().as_uri())
+    exp = client.get_experiment_by_name("mlf-suite")  # a suite's runs: one experiment
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.data.tags["harness.run_id"] == result.run_id and run.info.status == "FINISHED"
+    assert run.data.params["loss.name"] == "minor_dpo" and run.data.tags["harness.beta"] == "0.1"
+    got = sorted(client.get_metric_history(run.info.run_id, "train/loss"), key=lambda m: m.step)
+    want = _steps(tmp_path)
+    assert [m.step for m in got] == want["step"].tolist()
+    assert [m.value for m in got] == pytest.approx(want["loss"].tolist(), rel=1e-12)
+
+
+def test_a_tracker_that_cannot_start_warns_once_and_loses_nothing(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorboard")
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if the package were not installed
+    cfg = _cfg("wandb", "tensorboard")
+    result = train_run(cfg, tmp_path)
+    assert result.status == "completed"
+    err = capsys.readouterr().err
+    assert err.count("warning: logger wandb failed") == 1 and "Parquet tables have every row" in err
+    assert len(_steps(tmp_path)) == 6 and (tmp_path / "tensorboard").is_dir()  # the other tracker still ran
+    plain = tmp_path / "plain"
+    train_run(_cfg(), plain)
+    cols = ["step", "split", "loss", "logratio_chosen"]
+    pd.testing.assert_frame_equal(_steps(tmp_path)[cols], _steps(plain)[cols])  # the same run, the same rows
+
+
+def test_a_suite_groups_its_runs_and_adds_evaluations_to_them(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from harness.suite.runner import run_suite
+    from harness.suite.spec import suite_from_dict
+
+    spec = {"name": "tracked-suite", "base": RUN, "grid": {"loss.name": ["dpo", "minor_dpo"]},
+            "eval": {"prompts": {"data": "arith", "options": {"split": "test", "n_pairs": 4}},
+                     "generation": {"backend": "hf", "n_prompts": 4, "max_new_tokens": 12, "max_prompt_len": 16,
+                                    "max_model_len": 64}},
+            "loggers": ["mlflow"], "report": {"enabled": False}}
+    summary = run_suite(suite_from_dict(spec, source="t.yaml"), tmp_path, log=lambda s: None)
+    assert summary.incomplete == []
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").resolve().as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("tracked-suite").experiment_id])
+    assert sorted(r.data.tags["harness.loss"] for r in runs) == ["dpo", "minor_dpo"]  # one MLflow run each
+    evals = pd.read_parquet(tmp_path / "evals")
+    for r in runs:
+        rid = r.data.tags["harness.run_id"]
+        want = evals[(evals["run_id"] == rid) & (evals["metric"] == "verifier_accuracy")]["value"].iloc[0]
+        assert r.data.metrics["eval/verifier_accuracy"] == pytest.approx(want)  # the evaluation joined its run
+        assert client.get_metric_history(r.info.run_id, "train/loss")  # and the training is in the same run
+    no_loggers = suite_from_dict({k: v for k, v in spec.items() if k != "loggers"}, source="t.yaml")
+    from harness.suite.grid import expand
+
+    assert sorted(r.run_id for r in expand(no_loggers).runs) == sorted(pd.read_parquet(tmp_path / "runs")["run_id"])
