@@ -16,6 +16,7 @@ rejected), written atomically, so concurrent runs may race but never read half a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -97,18 +98,14 @@ def reference_logps(model, pairs: Sequence[TokenizedPair], *, cache_dir: str | P
         return _lookup_or_compute(*args)
 
 
+@contextlib.contextmanager
 def _exclusive(lock: Path):
-    import contextlib
     import fcntl
 
-    @contextlib.contextmanager
-    def held():
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, or its holder dies
-            yield
-
-    return held()
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, or its holder dies
+        yield
 
 
 def _lookup_or_compute(model, pairs, path, pad_id, batch_size, device, dtype, share_prompt, dist, active) -> RefLogps:

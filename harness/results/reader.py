@@ -55,8 +55,7 @@ def load(results: str | Path, table: str, *, engine: str = "pandas"):
     return arrow.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def checkpoint_path(results: str | Path, stored: str) -> Path:
-    """Where `runs.checkpoint` (stored relative to the results folder) is now."""
-    from harness.records import located
 
-    return located(results, stored)
+
+# where `runs.checkpoint` (stored relative to the results folder) is now
+from harness.records import located as checkpoint_path  # noqa: E402, F401  (re-exported)

@@ -85,9 +85,8 @@ def _stop_on_sigterm() -> None:
     that signal into an exception lets rank 0 record the run as failed, with the reason, instead
     of vanishing with no row. Only under torchrun, and only in the main thread (signal's rule)."""
     import signal
-    import threading
 
-    if "TORCHELASTIC_RUN_ID" not in os.environ or threading.current_thread() is not threading.main_thread():
+    if not _torchrun_main_thread():
         return
 
     def stop(signum, frame):
@@ -101,10 +100,16 @@ def hold_stop_signal() -> None:
     """From here on this rank only writes its rows: a SIGTERM (another rank died) must not cut
     that short (torchrun's SIGKILL follows 30 s later)."""
     import signal
+
+    if _torchrun_main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _torchrun_main_thread() -> bool:
+    """Started by torchrun, and in the main thread (the only one that may set signal handlers)."""
     import threading
 
-    if "TORCHELASTIC_RUN_ID" in os.environ and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return "TORCHELASTIC_RUN_ID" in os.environ and threading.current_thread() is threading.main_thread()
 
 
 class LogpsModule(torch.nn.Module):

@@ -25,6 +25,7 @@ import torch
 from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import batches, collate
 from harness.logps import sequence_logps, split_pairs
+from harness.results.schema import renames
 from harness.trainer.checkpoint import load_state, save_state
 from harness.trainer.distributed import LogpsModule, gather_train_state, restore_train_state, wrap
 from harness.trainer.metrics import MetricSums
@@ -141,8 +142,8 @@ class Loop:
         state = load_state(self.folder, model=self.model, optimizer=self.optimizer, run_id=self.run_id,
                            restore=restore) or {}
         start = state.get("step", 0)
-        # rows saved by an older version (schema 1 called elapsed_s wall_s)
-        self.rows = [{("elapsed_s" if k == "wall_s" else k): v for k, v in r.items()} for r in state.get("rows", [])]
+        old = renames("steps", 1)  # rows saved by an older version carry that schema's names
+        self.rows = [{old.get(k, k): v for k, v in r.items()} for r in state.get("rows", [])]
         first_loss, elapsed, t0 = state.get("first_loss"), state.get("elapsed", 0.0), time.perf_counter()
         clock = lambda: elapsed + time.perf_counter() - t0  # noqa: E731  (training time across resumes)
         bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None, dynamic_ncols=True)
