@@ -60,6 +60,12 @@ def test_wandb_offline_run_matches_the_steps_table(tmp_path, monkeypatch):
     cfg = _cfg({"name": "wandb", "options": {"project": "harness-test"}})
     result = train_run(cfg, tmp_path, suite="wb-suite")
     assert result.status == "completed"
+    import wandb
+
+    # run.finish() does not promise that wandb-core's writer has flushed and closed the transaction
+    # log (one CI run read a record that did not parse); teardown stops the service, which closes
+    # it, as a process's exit does. Checksums below fail naming the byte if a record is still bad.
+    wandb.teardown()
     (log,) = (tmp_path / "wandb").glob(f"offline-run-*-{result.run_id}/run-{result.run_id}.wandb")
     history, config, group, name = _read_wandb(log)
     assert group == "wb-suite" and name.startswith("wb-suite/tracked β=0.1")
@@ -72,9 +78,11 @@ def test_wandb_offline_run_matches_the_steps_table(tmp_path, monkeypatch):
 
 def _wandb_records(path) -> list[bytes]:
     """The records of a W&B transaction log (`run-<id>.wandb`): a 7-byte header (":W&B", magic,
-    version), then LevelDB-log blocks of 32 KiB, each record a 7-byte header (crc32, little-endian
-    length, type: 1 full, 2 first, 3 middle, 4 last) and its bytes. wandb 0.31 ships no Python
-    reader any more (its Go core reads these), so this is the format's reader, by its spec."""
+    version), then LevelDB-log blocks of 32 KiB (the file header counts in the first), each record a
+    7-byte header (crc32 of the type byte and the bytes, little-endian length, type: 1 full, 2 first,
+    3 middle, 4 last) and its bytes. wandb 0.31 ships no Python reader any more (its Go core reads
+    these), so this is the format's reader, by its spec; a bad checksum fails naming the offset."""
+    import zlib
     from pathlib import Path
 
     data, block = Path(path).read_bytes(), 32768
@@ -84,8 +92,11 @@ def _wandb_records(path) -> list[bytes]:
         if block - pos % block < 7:  # a block's tail too short for a header is zero padding
             pos += block - pos % block
             continue
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
-        payload, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        crc, length, kind = (int.from_bytes(data[pos:pos + 4], "little"),
+                             int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6])
+        payload = data[pos + 7:pos + 7 + length]
+        assert zlib.crc32(payload, zlib.crc32(bytes([kind]))) == crc, f"{path}: bad record at byte {pos}"
+        pos += 7 + length
         if kind == 1:
             out.append(payload)
         elif kind in (2, 3):
