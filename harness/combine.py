@@ -56,10 +56,7 @@ def load_many(roots, by: list[str], out: str | Path):
         raise HarnessError(f"harness report --by {','.join(by)}: no run has {missing} "
                            f"(known: suite, model, data, or a dotted run key such as loss.beta)")
     keys = by_keys + [k for k in sm.cell_keys(config.drop(columns=["suite"])) if k not in by_keys]
-    runs = pd.concat([p[2][["run_id", "suite", "status", "diverged_step", "steps"]] for p in parts], ignore_index=True)
-    runs = pd.concat([runs, config[[k for k in keys if k != "suite"]]], axis=1)
-    runs["seed"] = config["train.seed"] if "train.seed" in config else None
-    runs["cell"] = [sm.cell_id(row) for row in runs[keys].itertuples(index=False)]
+    runs = sm.cell_runs(pd.concat([p[2] for p in parts], ignore_index=True), config, keys)
     steps, metrics, refs = [], [], {}
     for root, store, r, _ in parts:
         s = store.read("steps")

@@ -125,18 +125,27 @@ def grid_runs(root: Path):
 
 def load_results(root: str | Path) -> Results:
     """One results folder (several: harness.combine.load_many)."""
-    import pandas as pd
-
     root = Path(root)
     store, runs, config = grid_runs(root)
     keys = cell_keys(config)
-    runs = pd.concat([runs[["run_id", "suite", "status", "diverged_step", "steps"]], config[keys]], axis=1)
-    runs["seed"] = config["train.seed"] if "train.seed" in config else None
-    runs["cell"] = [cell_id(row) for row in runs[keys].itertuples(index=False)]
+    runs = cell_runs(runs, config, keys)
     steps = store.read("steps")
     steps = steps[steps["run_id"].isin(runs["run_id"])]
     metrics = run_metrics(store, runs, steps)
-    return Results(root, runs.reset_index(drop=True), keys, metrics, steps, reference_metrics(store), rm_signal(store))
+    return Results(root, runs, keys, metrics, steps, reference_metrics(store), rm_signal(store))
+
+
+def cell_runs(runs, config, keys: list[str]):
+    """The runs a report groups: id, suite, status and steps, the cell's keys, seed and cell id.
+    `runs` and `config` are row-aligned (grid_runs's, or several folders' concatenated)."""
+    import pandas as pd
+
+    cols = ["run_id", "suite", "status", "diverged_step", "steps"]
+    out = pd.concat([runs[cols].reset_index(drop=True),
+                     config[[k for k in keys if k not in cols]].reset_index(drop=True)], axis=1)
+    out["seed"] = config["train.seed"].to_numpy() if "train.seed" in config else None
+    out["cell"] = [cell_id(row) for row in out[keys].itertuples(index=False)]
+    return out
 
 
 def rm_signal(store) -> RMSignal | None:
