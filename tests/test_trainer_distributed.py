@@ -1,8 +1,8 @@
 """Multi-process training on CPU with gloo: `harness train --nproc 2` under torchrun, DDP and FSDP2.
 
 The global batch stays `train.batch_size` and each rank takes half of it, so two processes must
-make the update one process makes: per-step loss and final weights within 1e-5 (float sums in a
-different order, nothing more). Rank 0 alone writes the rows and a full safetensors checkpoint.
+make the update one process makes: per-step loss within 1e-5, log-ratios and final weights
+within tolerances scaled to their size (float sums in a different order, nothing more). Rank 0 alone writes the rows and a full safetensors checkpoint.
 A rank that dies ends the run as failed (never a hang), and running it again resumes.
 """
 
@@ -78,13 +78,25 @@ def test_two_processes_make_the_one_process_update(single, tmp_path, strategy):
     assert p.returncode == 0, p.stderr[-3000:]
     a, b = _steps(one), _steps(two)
     assert len(a) == len(b) == 6 + 2  # the ranks' rows are reduced into one row per step, not duplicated
-    for col in ["loss", "logratio_chosen", "logratio_rejected", "reward_accuracy", "tokens"]:
-        diff = (a[col] - b[col]).abs().max()
-        assert diff < (1e-5 if col == "loss" else 5e-5), (col, diff)  # log-ratios are sums over ~20 tokens
-    assert (a["grad_norm"] - b["grad_norm"]).abs().max() < 1e-4  # the norm over every rank's gradient
+    # Tolerances, measured 2026-12-02 on an AMD EPYC under its default, `default` and `avx2` kernel
+    # paths (ATEN_CPU_CAPABILITY), against what a real bug does. Float sums in another order, grown
+    # by 6 steps of training: loss ≤ 2.6e-6; log-ratios and grad norm ≤ 3.9e-5 × max(1, |value|)
+    # (they are sums over ~20 tokens, so their error scales with them); weights ≤ 7.5e-6, 0.2% of
+    # the largest update. Each rank stepping on its own half batch (no gradient sync) moves the
+    # loss by 0.23, the log-ratios by 8.2 and the weights by 7e-3, more than the update itself.
+    assert (a["loss"] - b["loss"]).abs().max() < 1e-5
+    assert (a["tokens"] == b["tokens"]).all()
+    # a share of 8 pairs: equal on all 6 paths above, but a margin at float noise (step 1, where the
+    # policy is the reference) may flip one pair on some other machine
+    assert (a["reward_accuracy"] - b["reward_accuracy"]).abs().max() <= 1 / 8 + 1e-9
+    for col in ["logratio_chosen", "logratio_rejected", "grad_norm"]:  # grad norm: over every rank's gradient
+        rel = ((a[col] - b[col]).abs() / a[col].abs().clip(lower=1)).max()
+        assert rel < 2e-4, (col, rel)
     wa, wb = _final(one), _final(two)
     assert wa.keys() == wb.keys()  # FSDP: a full state dict, not shards, in the model's own names
-    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
+    w0 = load_file(Path(__file__).parents[1] / "harness/assets/models/tiny-arith-sft/model.safetensors")
+    update = max((wa[k] - w0[k]).abs().max().item() for k in wa)
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 0.01 * update  # ≈ 4e-5 here
     runs = pd.read_parquet(two / "runs")
     assert len(runs) == 1 and runs["world_size"].iloc[0] == 2 and runs["status"].iloc[0] == "completed"
     # the reference log-probs: computed in two shards, gathered, cached under the one-process key
