@@ -150,3 +150,30 @@ def test_nproc_needs_a_distributed_strategy(single, tmp_path):
     p = _train(cfg, tmp_path, "train.strategy=single", "--nproc", "2")
     assert p.returncode == 2 and "needs train.strategy: ddp or fsdp" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_accelerate_launch_runs_the_same_run_as_nproc(tmp_path):
+    """`accelerate launch` (its multi-process launcher is torch.distributed.run) gives the run
+    `harness train --nproc 2` gives: the same run id, world size and rows, and one progress stream."""
+    pytest.importorskip("accelerate")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(CONFIG)
+    p = _train(cfg, tmp_path / "nproc", "--nproc", "2")
+    assert p.returncode == 0, p.stderr[-3000:]
+    acc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "-m", "harness.cli", "train", str(cfg), "--out", str(tmp_path / "acc")],
+                         capture_output=True, text=True, timeout=240, env=_env())
+    assert acc.returncode == 0, acc.stderr[-3000:]
+    a, b = pd.read_parquet(tmp_path / "nproc" / "runs"), pd.read_parquet(tmp_path / "acc" / "runs")
+    assert b["run_id"].tolist() == a["run_id"].tolist() and b["world_size"].tolist() == [2]
+    pd.testing.assert_frame_equal(_steps(tmp_path / "nproc").drop(columns=["elapsed_s", "step_s"]),
+                                  _steps(tmp_path / "acc").drop(columns=["elapsed_s", "step_s"]))
+    assert acc.stderr.count("dist: step 6/6") == 1  # rank 0 alone reports progress
+
+
+def test_a_single_strategy_run_refuses_several_launched_processes(single, tmp_path):
+    cfg, _ = single  # one of 2 ranks that a launcher started, with strategy single: each would write a copy
+    p = _train(cfg, tmp_path, "train.strategy=single", env=_env(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0"))
+    assert p.returncode == 2 and "train.strategy is single" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "runs").exists()

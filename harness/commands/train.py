@@ -5,8 +5,9 @@
 
 Dotted overrides are type-checked like the file. Rows land in DIR/runs and DIR/steps, the
 model in DIR/checkpoints/<run_id>/final. Running the same command again after an interruption
-resumes from the last checkpoint (set train.checkpoint_every). Exit status: 0 completed,
-1 diverged or failed (the run is recorded either way), 2 bad input.
+resumes from the last checkpoint (set train.checkpoint_every). Under torchrun or `accelerate
+launch` (WORLD_SIZE set) it is one rank of a ddp/fsdp run, and train.nproc is the launched world.
+Exit status: 0 completed, 1 diverged or failed (the run is recorded either way), 2 bad input.
 """
 
 from __future__ import annotations
@@ -43,11 +44,19 @@ def run(args) -> int:
     split_overrides(args, _options, "harness train")
     if not args.out:
         raise HarnessError("harness train: --out is required")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:  # this process is one of `world` that torchrun or `accelerate launch` started
+        if args.nproc not in (None, world):
+            raise HarnessError(f"harness train: --nproc {args.nproc}, but this process is one of WORLD_SIZE={world}")
+        args.nproc = world  # the resolved config (and so the run id) says what ran, as with --nproc
     if args.nproc:
         args.overrides = [*args.overrides, f"train.nproc={args.nproc}"]
     cfg = load_config(RunConfig, args.config, args.overrides)
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _torchrun(args, cfg)
+    if world > 1 and cfg.train.strategy == "single":  # each rank would train and write its own copy
+        raise HarnessError(f"{args.config}: {world} processes were launched (WORLD_SIZE) but train.strategy is "
+                           "single: set train.strategy=ddp or fsdp")
     rank = int(os.environ.get("RANK", "0"))
     try:
         check_loss(cfg.loss)  # before any work, naming the file: `CONFIG: loss.name: unknown loss 'dpoo'`

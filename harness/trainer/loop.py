@@ -146,7 +146,9 @@ class Loop:
         self.rows = [{old.get(k, k): v for k, v in r.items()} for r in state.get("rows", [])]
         first_loss, elapsed, t0 = state.get("first_loss"), state.get("elapsed", 0.0), time.perf_counter()
         clock = lambda: elapsed + time.perf_counter() - t0  # noqa: E731  (training time across resumes)
-        bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None, dynamic_ncols=True)
+        # rank 0 alone reports progress: the other ranks' rows are the same reduced numbers
+        bar = tqdm(total=self.t.steps, initial=start, desc=self.cfg.name, disable=None if self.dist.main else True,
+                   dynamic_ncols=True)
         status, diverged_step, done = "completed", None, start
         try:
             for step in range(start, self.t.steps):
@@ -185,7 +187,7 @@ class Loop:
     def _progress(self, bar, step: int, row: dict, now: float) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['reward_accuracy']:.2f}", refresh=False)
-        if bar.disable and step % max(1, self.t.steps // 10) == 0:  # no terminal (logs): a line per 10%
+        if bar.disable and self.dist.main and step % max(1, self.t.steps // 10) == 0:  # no terminal: a line per 10%
             print(f"{self.cfg.name}: step {step}/{self.t.steps} loss {row['loss']:.4f} "
                   f"reward_acc {row['reward_accuracy']:.2f} ({now:.0f}s)", file=sys.stderr, flush=True)
 
