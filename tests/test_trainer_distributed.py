@@ -1,9 +1,9 @@
 """Multi-process training on CPU with gloo: `harness train --nproc 2` under torchrun, DDP and FSDP2.
 
 The global batch stays `train.batch_size` and each rank takes half of it, so two processes must
-make the update one process makes: per-step loss within 1e-5, log-ratios and final weights
-within tolerances scaled to their size (float sums in a different order, nothing more). Rank 0 alone writes the rows and a full safetensors checkpoint.
-A rank that dies ends the run as failed (never a hang), and running it again resumes.
+make the update one process makes: per-step loss within 1e-5, log-ratios and final weights within
+tolerances scaled to their size (float sums in a different order, nothing more). Rank 0 alone
+writes the rows and a full safetensors checkpoint. A rank that dies ends the run as failed (never a hang), and running it again resumes.
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def test_two_processes_make_the_one_process_update(single, tmp_path, strategy):
         assert rel < 2e-4, (col, rel)
     wa, wb = _final(one), _final(two)
     assert wa.keys() == wb.keys()  # FSDP: a full state dict, not shards, in the model's own names
-    w0 = load_file(Path(__file__).parents[1] / "harness/assets/models/tiny-arith-sft/model.safetensors")
+    from harness.models.pinned import pinned_dir
+
+    w0 = load_file(pinned_dir("tiny-arith-sft") / "model.safetensors")  # where every run started
     update = max((wa[k] - w0[k]).abs().max().item() for k in wa)
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 0.01 * update  # ≈ 4e-5 here
     runs = pd.read_parquet(two / "runs")
