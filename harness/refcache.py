@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from harness.accel import autocast
 from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import TokenizedPair, batches, collate
 from harness.hashing import content_hash, file_hash
@@ -139,7 +140,7 @@ def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_s
     was_training = model.training
     model.eval()
     try:
-        with (disable() if callable(disable) else nullcontext()), _autocast(device, dtype):
+        with (disable() if callable(disable) else nullcontext()), autocast(device, dtype):
             for idx in batches([p.length for p in pairs], batch_size):
                 batch = {k: v.to(device) for k, v in pack([pairs[i] for i in idx], pad_id).items()}
                 c, r = split_pairs(sequence_logps(model, batch).logps.double().cpu())
@@ -147,10 +148,6 @@ def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_s
     finally:
         model.train(was_training)
     return chosen, rejected
-
-
-def _autocast(device: str, dtype):
-    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def _read(path: Path, pairs: Sequence[TokenizedPair]):

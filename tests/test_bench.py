@@ -66,3 +66,31 @@ def test_gpu_script_refuses_without_cuda():
         pytest.skip("a GPU is present")
     with pytest.raises(HarnessError, match="needs a CUDA device"):
         gpu.run(_gpu_args(cpu=False))
+
+
+def test_gpu_check_script_cpu_mode_runs_every_part(tmp_path, capsys):
+    """`harness bench gpu-check --cpu`: the four parts (bench, bf16 vs fp32, FSDP, a mini suite end
+    to end) run and pass on CPU at a small size, and leave their figures in one folder."""
+    from harness.cli import main
+
+    assert main(["bench", "gpu-check", "--cpu", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "gpu-check"
+    result = json.loads((folder / "gpucheck.json").read_text())
+    assert result["ok"] and all(result[p]["ok"] for p in ("bench", "precision", "fsdp", "suite"))
+    assert set(result["bench"]["sizes"]["cpu-tiny"]["losses"]) == {"dpo", "minor_dpo"}
+    assert 0 < result["precision"]["max_abs_gap"]["loss"] <= result["precision"]["bound_loss"]  # bf16 really ran
+    assert result["suite"]["states"] and set(result["suite"]["states"].values()) == {"done"}
+    assert "verifier_accuracy" in result["suite"]["eval_metrics"] and (folder / "suite" / "report.md").is_file()
+    assert "| cpu-tiny" in (folder / "gpucheck.md").read_text()
+
+
+def test_gpu_check_refuses_without_cuda(tmp_path):
+    import torch
+
+    from harness.bench import gpucheck
+    from harness.errors import HarnessError
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(HarnessError, match="needs a CUDA device"):
+        gpucheck.run(SimpleNamespace(out=str(tmp_path), cpu=False, pairs=2, steps=2))

@@ -4,6 +4,7 @@
     harness bench sweep [--betas 0.05,0.1,0.2,0.5] [--json]
     harness bench generate [--batch-sizes 1,32] [--max-new-tokens 64] [--json]
     harness bench gpu                       # CUDA only: bf16 DPO-family training, tokens/s, MFU
+    harness bench gpu-check                 # the whole GPU check into OUT/gpu-check/ (--cpu: its code path)
 
 Each prints a table; `--json` also prints one JSON object ({"ratio": ..., "sides": {...}}); rows
 go to OUT/bench/*.parquet with the machine's description (CPU, cores, threads, versions).
@@ -18,6 +19,7 @@ BENCHES = {  # name -> module with add_arguments(parser) and run(args)
     "sweep": "harness.bench.sweep",
     "generate": "harness.bench.generate",
     "gpu": "harness.bench.gpu",
+    "gpu-check": "harness.bench.gpucheck",
 }
 
 

@@ -50,10 +50,22 @@ def by_run_id(results: str, spec: str) -> tuple[str, str]:
     from harness.results.store import ResultStore
 
     store = ResultStore(results)
+    store.check_versions()  # a folder of a newer schema is refused, whichever of its run ids is asked for
     if Path(spec).exists() or "=" in spec or not store.has("runs", spec):
         return split_target(spec)
     stored = store.read("runs", spec)["checkpoint"].iloc[0]
     return spec, str(located(results, stored) if isinstance(stored, str) and stored else checkpoint_dir(results, spec))
+
+
+def check_target_names(targets: list[tuple[str, str]]) -> None:
+    """Before any model loads: each id becomes a part file name under --out (harness.names), and
+    a folder that needs its own code is refused here rather than one run at a time later."""
+    from harness.models.custom_code import EVAL_ADVICE, check_custom_code
+    from harness.names import check_name
+
+    for rid, where in targets:
+        check_name(rid, f"harness eval: target {where!r}: run id")
+        check_custom_code(where, trust=False, what="harness eval", advice=EVAL_ADVICE)
 
 
 def load_eval_config(path: str | None, overrides: list[str]):
@@ -79,9 +91,15 @@ def run(args) -> int:
     if args.backend:
         extra.insert(0, f"generation.backend={args.backend}")
     cfg = load_eval_config(args.config, extra)
+    from harness.doctor.checks import preflight
+    from harness.doctor.needs import eval_needs
+
+    preflight(eval_needs(cfg, prefix=""), source=args.config or "harness eval")  # before any model loads
     store = ResultStore(args.out)
     find = (lambda spec: by_run_id(args.results, spec)) if args.results else split_target
-    status = evaluate_runs(cfg, targets=[find(t) for t in args.targets], reference=find(args.reference), store=store)
+    targets, reference = [find(t) for t in args.targets], find(args.reference)
+    check_target_names([*targets, reference])
+    status = evaluate_runs(cfg, targets=targets, reference=reference, store=store)
     print(summary(store, status))
     return 0 if all(s == "ok" for s in status.values()) else 1
 

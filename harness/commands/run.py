@@ -42,8 +42,9 @@ def run(args) -> int:
     from harness.suite.spec import load_suite
 
     suite = load_suite(args.suite, args.overrides)
-    from harness.suite.runner import default_out
+    from harness.suite.runner import check_run_args, default_out
 
+    check_run_args(suite, args.workers)
     out = args.out or default_out(suite)
     if args.dry_run:
         from harness.results.store import ResultStore
@@ -61,10 +62,18 @@ def run(args) -> int:
             print(line)
         return 0
     from harness.console import SuiteConsole
+    from harness.doctor.checks import preflight
+    from harness.doctor.needs import suite_needs
     from harness.results.lock import check_out
+    from harness.results.store import ResultStore
     from harness.suite.runner import run_suite
 
+    # what would fail every task (no CUDA, a missing package, a model or dataset nowhere to be
+    # found) fails here, once, before OUT is touched: nothing is recorded as failed
+    preflight(suite_needs(suite, executor=args.executor, address=args.address), source=str(suite.source))
+
     check_out(out)  # before the console makes OUT/logs/
+    ResultStore(out).check_versions()  # a folder of a newer schema: refused before anything is written
     with SuiteConsole(out, verbose=args.verbose) as console:
         summary = run_suite(suite, out, executor=args.executor, workers=args.workers, address=args.address,
                             report=False if args.no_report else None, console=None if args.verbose else console)

@@ -44,6 +44,13 @@ def run(args) -> int:
     split_overrides(args, _options, "harness train")
     if not args.out:
         raise HarnessError("harness train: --out is required")
+    from harness.names import check_name
+
+    for flag, value in (("--run-id", args.run_id), ("--suite", args.suite)):
+        if value:  # each becomes a folder name under --out (checkpoints/<id>, tensorboard/<suite>)
+            check_name(value, f"harness train: {flag}")
+    if args.nproc is not None and args.nproc < 1:
+        raise HarnessError(f"harness train: --nproc {args.nproc}: must be at least 1 (1: this process alone)")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:  # this process is one of `world` that torchrun or `accelerate launch` started
         if args.nproc not in (None, world):
@@ -52,6 +59,10 @@ def run(args) -> int:
     if args.nproc:
         args.overrides = [*args.overrides, f"train.nproc={args.nproc}"]
     cfg = load_config(RunConfig, args.config, args.overrides)
+    from harness.doctor.checks import preflight
+    from harness.doctor.needs import run_needs
+
+    preflight(run_needs(cfg), source=args.config)  # CUDA, packages, model, data: before torchrun or any work
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _torchrun(args, cfg)
     if world > 1 and cfg.train.strategy == "single":  # each rank would train and write its own copy

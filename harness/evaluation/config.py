@@ -52,7 +52,8 @@ class GenerationConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = field("auto", help="auto: fp32 on CPU, bf16 on CUDA")
     max_model_len: int = field(1024, meta=at_least_one, help="vLLM context (prompt + completion)")
     batch_size: int = field(32, meta=at_least_one, help="hf backend batch")
-    enforce_eager: bool = field(True, help="vLLM: no torch.compile / CUDA graphs (start-up 3x faster on CPU)")
+    enforce_eager: bool | None = field(None, help="vLLM: true = no torch.compile / CUDA graphs; none (default): "
+                                       "CUDA graphs on a GPU, eager on CPU (start-up 3x faster there); harness.accel")
 
     def validate(self):
         if self.samples > 1 and self.temperature == 0.0:

@@ -24,10 +24,10 @@ class HFGenerator:
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "auto", batch_size: int = 32, device: str = "auto",
                  **_ignored):
-        from harness.models.load import resolve_device
+        from harness.accel import resolve_device
 
         self.version = f"transformers=={metadata.version('transformers')}"
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, key="eval.device")
         self.dtype = dtype
         self.batch_size = batch_size
         self.model = None
@@ -42,8 +42,10 @@ class HFGenerator:
         if self.current is not None and path.resolve() == self.current.resolve():
             return
         dtype = torch.float32 if self.dtype in ("auto", "float32") else getattr(torch, self.dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(self.device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        # trust_remote_code explicit: unset, transformers would ask on a terminal (harness.models.custom_code)
+        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype,
+                                                          trust_remote_code=False).to(self.device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         self.current = path
         stop = self.model.generation_config.eos_token_id
         if stop is None:

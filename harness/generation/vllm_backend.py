@@ -109,18 +109,20 @@ class VLLMGenerator:
     name = "vllm"
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "auto", max_model_len: int = 1024,
-                 enforce_eager: bool = True, seed: int = 0, gpu_memory_utilization: float = 0.5, **_ignored):
+                 enforce_eager: bool | None = None, seed: int = 0, gpu_memory_utilization: float = 0.5,
+                 device: str = "auto", **_ignored):
         # **_ignored: options of other backends (batch_size: vLLM schedules its own batches)
-        import torch
+        from harness.accel import cuda_available, release_cached_memory, vllm_engine_kwargs
 
-        if not torch.cuda.is_available():
+        if not cuda_available():
             apply_cpu_defaults()
         self.version = vllm_version()
         path = check_model_dir(model_dir)
-        self._kw = {"dtype": ("float32" if not torch.cuda.is_available() else "bfloat16") if dtype == "auto" else dtype,
-                    "max_model_len": capped_model_len(path, max_model_len), "enforce_eager": enforce_eager, "seed": seed}
-        if torch.cuda.is_available():
-            self._kw["gpu_memory_utilization"] = gpu_memory_utilization
+        # CUDA graphs on a GPU unless asked otherwise; eager on CPU (harness.accel says why)
+        self._kw = {**vllm_engine_kwargs(dtype=dtype, enforce_eager=enforce_eager, device=device,
+                                         gpu_memory_utilization=gpu_memory_utilization),
+                    "max_model_len": capped_model_len(path, max_model_len), "seed": seed}
+        release_cached_memory()
         self.timings: dict[str, list[float]] = {"startup_s": [], "reload_s": []}
         self._llm = None
         self._start(path)
@@ -135,7 +137,7 @@ class VLLMGenerator:
 
         self._llm = LLM(model=str(path), tokenizer=str(path), **self._kw)
         self.timings["startup_s"].append(time.perf_counter() - t0)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         self._arch = architecture_key(path)
         self.current = path
 

@@ -27,6 +27,6 @@ def __getattr__(name):  # lazy re-exports: importing harness.models stays cheap
     import importlib
 
     load = importlib.import_module("harness.models.load")
-    if name in ("model_dir", "load_tokenizer", "load_causal_lm", "cache_root", "resolve_device", "compute_dtype"):
+    if name in ("model_dir", "load_tokenizer", "load_causal_lm", "cache_root"):
         return getattr(load, name)
     raise AttributeError(name)

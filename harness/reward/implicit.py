@@ -51,7 +51,8 @@ KIND = "implicit"
 
 class ImplicitRewardModel:
     def __init__(self, path: str | Path, *, batch_size: int = 16, max_length: int = 512, device: str = "auto", **_):
-        from harness.models.load import load_causal_lm, load_tokenizer, resolve_device
+        from harness.accel import resolve_device
+        from harness.models.load import load_causal_lm, load_tokenizer
 
         self.path = str(path)
         self.info = load_info(path)
@@ -59,7 +60,7 @@ class ImplicitRewardModel:
             raise HarnessError(f"reward model {self.path!r}: not an implicit reward model (rm.json kind)")
         from harness.losses import get_loss
 
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, key="eval.device")
         self.loss = get_loss(self.info.get("loss", "dpo"))
         self.beta, self.params = float(self.info["beta"]), dict(self.info.get("params") or {})
         self.batch_size, self.max_length = batch_size, max_length

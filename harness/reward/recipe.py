@@ -92,8 +92,8 @@ def train_into(train, out: str | Path, *, sft_dir: str | Path | None = None, log
 
 
 def _train_classifier(train, out: Path, backbone: str, log) -> dict:
+    from harness.accel import resolve_device
     from harness.data import load_pairs
-    from harness.models.load import resolve_device
     from harness.reward.classifier_train import train_reward_model
 
     loaded = load_pairs(train.data, options=dict(train.options) or None, limit=train.limit)
@@ -101,7 +101,7 @@ def _train_classifier(train, out: Path, backbone: str, log) -> dict:
     return train_reward_model(loaded.pairs, out, backbone=_registered_dir(backbone), heldout_fraction=train.heldout,
                               max_length=train.max_length, batch_size=train.batch_size, epochs=train.epochs,
                               learning_rate=train.lr, head_learning_rate=train.head_lr, seed=train.seed,
-                              device=resolve_device(train.device), source=loaded.source, log=log,
+                              device=resolve_device(train.device, key="eval.reward_model.train.device"), source=loaded.source, log=log,
                               extra={"hash": out.name, "recipe": to_dict(train), "backbone": train.backbone,
                                      "backbone_dir": backbone})
 

@@ -30,9 +30,9 @@ class KLScorer:
         return cls(ctx.ref_dir, batch_size=cfg.kl_batch_size, device=cfg.device) if cfg.kl else None
 
     def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto", **_):
-        from harness.models.load import resolve_device
+        from harness.accel import resolve_device
 
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, key="eval.device")
         self.batch_size = batch_size
         self.reference_dir = check_model_dir(reference_dir, "reference model")
         self._ref = self._load(self.reference_dir)

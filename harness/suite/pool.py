@@ -35,10 +35,17 @@ def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
         return Outcome(error=traceback.format_exc())
 
 
-def _init_worker() -> None:
+def _init_worker(devices: tuple[str, ...] = (), counter=None) -> None:
     # Workers report through the driver's progress lines; per-run bars from two processes at
     # once would interleave into noise.
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if devices and counter is not None:
+        # one GPU per worker (harness.accel.pool_gpu_plan), set before the worker imports torch;
+        # a replacement worker (after a crash) takes the next slot, round robin
+        with counter.get_lock():
+            slot = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[slot % len(devices)]
     _die_with_parent()
 
 
@@ -63,10 +70,17 @@ def _die_with_parent() -> None:
 class PoolExecutor:
     """Runs independent tasks in `workers` spawned processes (0: the physical cores)."""
 
-    def __init__(self, workers: int = 0):
+    def __init__(self, workers: int = 0, gpus: int | None = None):
+        from harness.accel import gpu_count, pool_gpu_plan
         from harness.threads import physical_cores
 
-        self.workers = workers or physical_cores()
+        if workers < 0:
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"executor.workers: must be >= 0 (0: one per physical core), got {workers}")
+        # on a GPU machine: one GPU per worker, and no more workers than GPUs (`note` says so)
+        self.plan = pool_gpu_plan(workers or physical_cores(), gpu_count() if gpus is None else gpus)
+        self.workers, self.note = self.plan.workers, self.plan.note
 
     @classmethod
     def from_options(cls, options) -> "PoolExecutor":
@@ -143,5 +157,8 @@ class PoolExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker)
+        ctx = multiprocessing.get_context("spawn")
+        if self.plan.devices and not hasattr(self, "_slot"):
+            self._slot = ctx.Value("i", 0)  # which GPU the next worker takes
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(self.plan.devices, getattr(self, "_slot", None)))

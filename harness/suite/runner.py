@@ -28,6 +28,7 @@ from harness import records
 from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
+from harness.names import check_name
 from harness.records import Status, checkpoint_dir, has_checkpoint, runs_row
 from harness.results.lock import check_out, out_lock
 from harness.results.store import ResultStore
@@ -58,7 +59,15 @@ class SuiteSummary:
 
 
 def default_out(suite: Suite) -> Path:
-    return Path("results") / suite.name
+    return Path("results") / check_name(suite.name, f"{suite.source}: name")
+
+
+def check_run_args(suite: Suite, workers: int | None) -> None:
+    """What a run is given, before any work: the suite name becomes folder names (results/<name>,
+    OUT/tensorboard/<name>), and a negative --workers means nothing, whatever the executor."""
+    check_name(suite.name, f"{suite.source}: name")
+    if workers is not None and workers < 0:
+        raise HarnessError(f"--workers {workers}: must be >= 0 (0: one per physical core)")
 
 
 def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | None = None,
@@ -68,11 +77,13 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     """`executor`, `workers`, `address`: the command line's choices over the suite's `executor:` block.
     `console` (harness.console.SuiteConsole): a live bar and one line per finished task, instead
     of a line per task start; its `line` is then the log."""
+    check_run_args(suite, workers)
     out = Path(out) if out is not None else default_out(suite)
     log = console.line if console is not None else log
     rs = resolve_suite(suite)
     check_names(rs.plan)
     check_out(out)
+    ResultStore(out).check_versions()  # a newer schema's folder is refused before the lock file is made
     with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
         runner = make_executor(suite, executor, workers, address)
         return _run_locked(rs, out, runner, train_fn, eval_fn, report, log, console)
@@ -89,6 +100,8 @@ def _run_locked(rs: ResolvedSuite, out, runner, train_fn, eval_fn, report, log, 
     skipped = sum(s == "done" for s in before.values())
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
+    if getattr(runner, "note", ""):  # e.g. the pool capped to one worker per GPU
+        log(runner.note)
     progress = Progress(log, console, store)
     progress.start(len(tasks))
     runner.run(tasks, on_start=progress.task_started, on_done=lambda i, n, t, o: _done(store, progress, i, n, t, o))
@@ -134,6 +147,7 @@ def check_names(plan: Plan) -> None:
     """Unknown loss names and unreadable local model files fail before anything trains (this
     imports torch, so not in dry runs), naming the suite file and the key."""
     from harness.losses import LOSSES
+    from harness.models.custom_code import check_custom_code
     from harness.models.load import check_model_files
 
     checked: set[str] = set()
@@ -146,6 +160,7 @@ def check_names(plan: Plan) -> None:
                 checked.add(value)
                 try:
                     check_model_files(Path(value), key)
+                    check_custom_code(value, trust=r.config.model.trust_remote_code, what=key)
                 except HarnessError as e:
                     raise HarnessError(f"{plan.suite.source}: {e}") from None
 

@@ -70,8 +70,9 @@ def setup(train, device: str) -> Dist:
         return Dist(strategy=train.strategy)
     dist = torch.distributed
     if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=TIMEOUT_S))
+        from harness.accel import dist_backend
+
+        dist.init_process_group(backend=dist_backend(device), timeout=datetime.timedelta(seconds=TIMEOUT_S))
     _stop_on_sigterm()
     return Dist(dist.get_rank(), dist.get_world_size(), train.strategy)
 
@@ -126,14 +127,19 @@ class LogpsModule(torch.nn.Module):
         return out.logps, out.tokens
 
 
-def wrap(module: LogpsModule, d: Dist, device: str):
-    """DDP or FSDP2 (`fully_shard`) around the log-prob module; the module itself with one process."""
+def wrap(module: LogpsModule, d: Dist, device: str, dtype=None):
+    """DDP or FSDP2 (`fully_shard`) around the log-prob module; the module itself with one process.
+    `dtype`: the autocast dtype; FSDP then gathers parameters in it and reduces gradients in
+    float32 (harness.accel.fsdp_mp_policy)."""
     if not d.active:
         return module
     if d.strategy == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
-        fully_shard(module)
+        from harness.accel import fsdp_mp_policy
+
+        policy = fsdp_mp_policy(dtype)
+        fully_shard(module, **({"mp_policy": policy} if policy is not None else {}))
         return module
     ids = [torch.device(device).index or 0] if device.startswith("cuda") else None
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)

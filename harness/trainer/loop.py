@@ -17,11 +17,11 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from harness.accel import autocast
 from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import batches, collate
 from harness.logps import sequence_logps, split_pairs
@@ -48,7 +48,7 @@ class Loop:
         self.folder, self.run_id, self.on_checkpoint, self.on_row = folder, run_id, on_checkpoint, on_row
         self.model = session.model
         self.dist = session.dist
-        self.fwd = wrap(LogpsModule(self.model), self.dist, session.device)  # DDP / FSDP when several ranks
+        self.fwd = wrap(LogpsModule(self.model), self.dist, session.device, session.dtype)  # DDP / FSDP when several ranks
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.model, self.t)
         self.pad_id = session.tokenizer.pad_token_id
@@ -79,8 +79,7 @@ class Loop:
         device, size = self.s.device, len(idx)
         idx = self.dist.shard(idx)
         batch = {k: v.to(device, non_blocking=True) for k, v in self.collate([pairs[i] for i in idx], self.pad_id).items()}
-        autocast = torch.autocast(torch.device(device).type, dtype=self.s.dtype) if self.s.dtype else nullcontext()
-        with autocast:
+        with autocast(device, self.s.dtype):
             logps, tokens = self.fwd(batch) if torch.is_grad_enabled() else self._plain(batch)
         pc, pr = split_pairs(logps)
         lc, lr = (t.to(pc.dtype) for t in split_pairs(tokens))

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import torch
 
+from harness.accel import compute_dtype, resolve_device
 from harness.config import to_dict
 from harness.errors import ConfigError
 from harness.hashing import canonical_json
 from harness.logps import supports_shared_prompt
 from harness.losses import get_loss
-from harness.models.load import compute_dtype, load_causal_lm, load_tokenizer, model_dir, resolve_device
+from harness.models.custom_code import check_custom_code
+from harness.models.load import load_causal_lm, load_tokenizer, model_dir
 from harness.refcache import RefLogps, model_fingerprint, reference_logps
 from harness.threads import set_threads
 from harness.trainer.data import RunData, load_run_pairs, tokenize_run
@@ -88,6 +90,7 @@ def prepared_data(cfg) -> tuple[Path, object, RunData]:
         return _MEMO[key]
     raw = load_run_pairs(cfg.data)
     path = model_dir(cfg.model, texts=raw.texts(), seed=cfg.train.seed)
+    check_custom_code(path, trust=cfg.model.trust_remote_code, what="model.init_from" if cfg.model.init_from else "model.name")
     tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
     _MEMO[key] = (path, tokenizer, tokenize_run(raw, cfg.data, tokenizer))
     while len(_MEMO) > MEMO_SIZE:
@@ -138,6 +141,7 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
     ref_train = ref_eval = None
     if info.requires_reference or n_params <= CHEAP_REFERENCE_PARAMS:
         if ref_dir:
+            check_custom_code(ref_dir, trust=cfg.model.trust_remote_code, what="reference")
             fingerprint = model_fingerprint(ref_dir)
             source = functools.cache(lambda: load_causal_lm(ref_dir, device=device,
                                                             trust_remote_code=cfg.model.trust_remote_code))
