@@ -50,11 +50,7 @@ def load_many(roots, by: list[str], out: str | Path):
         config = config.assign(suite=runs["suite"].values)
         parts.append((root, store, runs, config))
     config = pd.concat([p[3] for p in parts], ignore_index=True)
-    by_keys = [BY_ALIASES.get(k, k) for k in by]
-    missing = [k for k, bk in zip(by, by_keys, strict=True) if bk not in config]
-    if missing:
-        raise HarnessError(f"harness report --by {','.join(by)}: no run has {missing} "
-                           f"(known: suite, model, data, or a dotted run key such as loss.beta)")
+    by_keys = check_by(by, config)
     keys = by_keys + [k for k in sm.cell_keys(config.drop(columns=["suite"])) if k not in by_keys]
     runs = sm.cell_runs(pd.concat([p[2] for p in parts], ignore_index=True), config, keys)
     steps, metrics, refs = [], [], {}
@@ -87,6 +83,24 @@ def load_many(roots, by: list[str], out: str | Path):
     res = sm.Results(Path(out), runs, keys, metrics.drop(columns="folder"), pd.concat(steps, ignore_index=True), refs,
                      rm, roots=tuple(roots))
     return res, notes
+
+
+def check_by(by: list[str], config) -> list[str]:
+    """The run keys `by` names (aliases resolved); a key no run has is an error, naming it."""
+    by_keys = [BY_ALIASES.get(k, k) for k in by]
+    missing = [k for k, bk in zip(by, by_keys, strict=True) if bk not in config]
+    if missing:
+        raise HarnessError(f"harness report --by {','.join(by)}: no run has {missing} "
+                           f"(known: suite, model, data, or a dotted run key such as loss.beta)")
+    return by_keys
+
+
+def check_by_folder(root: str | Path, by: list[str]) -> None:
+    """`--by` with one folder leads no comparison, but a key no run has is still a mistake to name."""
+    from harness import summary as sm
+
+    _, runs, config = sm.grid_runs(Path(root))
+    check_by(by, config.assign(suite=runs["suite"].values))
 
 
 def _judge(store) -> str:

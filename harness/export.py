@@ -16,9 +16,11 @@ and says how to cite it. A model card is written from the run's `runs` row and i
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.names import check_inside, check_name, is_inside
 from harness.registry import Registry
 
 EXPORTERS: Registry = Registry("export target")
@@ -117,18 +119,22 @@ def model_cards(results: Path, to: Path | None) -> list[Path]:
 
     t = _tables(results)
     runs, evals = _plain(t["runs"]), _plain(t["evals"])
-    written = []
+    targets = []  # every destination checked before the first card is written
     for row in runs[runs["status"] == "completed"].to_dict("records"):
-        ckpt = located(results, row["checkpoint"]) if row.get("checkpoint") else checkpoint_dir(results, row["run_id"])
+        rid = check_name(row["run_id"], f"{results}: runs.run_id")
+        ckpt = located(results, row["checkpoint"]) if row.get("checkpoint") else checkpoint_dir(results, rid)
         if not ckpt.is_dir():
             continue
-        target = (to / row["run_id"]) if to else ckpt
+        # without TO the cards go beside the weights, which must then be inside the results folder
+        targets.append((row, to / rid if to else check_inside(ckpt, results, f"run {rid}'s checkpoint")))
+    if not targets:
+        raise HarnessError(f"{results}: no completed run with a checkpoint to write a card for")
+    written = []
+    for row, target in targets:
         target.mkdir(parents=True, exist_ok=True)
         card = target / "README.md"
         card.write_text(model_card(row, evals[evals["run_id"] == row["run_id"]]))
         written.append(card)
-    if not written:
-        raise HarnessError(f"{results}: no completed run with a checkpoint to write a card for")
     return written
 
 
@@ -157,5 +163,36 @@ def model_card(row: dict, evals) -> str:
     return "\n".join(lines)
 
 
-def export(results: str | Path, to_kind: str, out: str | Path | None) -> list[Path]:
-    return EXPORTERS.get(to_kind)(Path(results), Path(out) if out else None)
+def export(results: str | Path, to_kind: str, out: str | Path | None, *, force: bool = False) -> list[Path]:
+    exporter = EXPORTERS.get(to_kind)
+    if out:
+        check_target(Path(results), Path(out), force=force)
+    return exporter(Path(results), Path(out) if out else None)
+
+
+def results_folder_around(path: Path) -> Path | None:
+    """The results folder `path` is (or is inside), if any: a folder with a lock file or with
+    Parquet parts in runs/ (an exported dataset's runs/ holds .arrow files, so it is not one)."""
+    from harness.results.lock import LOCK_FILE
+
+    for p in [path.resolve(), *path.resolve().parents]:
+        if (p / LOCK_FILE).exists() or any((p / "runs").glob("*.parquet")):
+            return p
+    return None
+
+
+def check_target(results: Path, to: Path, *, force: bool) -> None:
+    """An export's folder, before any work. Inside a results folder it would put .arrow files
+    and cards among the tables (pandas' own reader of runs/ then fails): never, even with
+    --force. A non-empty folder would lose its README.md and more to the export: only with
+    --force. A file or a dangling link cannot become a folder."""
+    if to.is_symlink() and not to.exists():
+        raise HarnessError(f"--to {to}: a symbolic link to {os.readlink(to)}, which does not exist")
+    if to.exists() and not to.is_dir():
+        raise HarnessError(f"--to {to}: is a file, not a folder")
+    around = results_folder_around(to)
+    if around is not None or is_inside(to, results):
+        raise HarnessError(f"--to {to}: inside the results folder {around or results}; exporting there would mix "
+                           "its files into the tables (choose a folder outside it)")
+    if to.is_dir() and any(to.iterdir()) and not force:
+        raise HarnessError(f"--to {to}: not empty; choose a new or empty folder, or pass --force to write into it")

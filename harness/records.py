@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.config import to_dict
 from harness.hashing import canonical_json, content_hash
+from harness.names import check_name
 
 
 class Status(enum.StrEnum):  # compares equal to its string: "completed" == Status.COMPLETED
@@ -44,8 +45,9 @@ def run_id(cfg) -> str:
 
 
 def run_dir(out: str | Path, rid: str) -> Path:
-    """A run's checkpoints: `last/` (resumable state) and `final/` (the model evaluation loads)."""
-    return Path(out) / "checkpoints" / rid
+    """A run's checkpoints: `last/` (resumable state) and `final/` (the model evaluation loads).
+    The id is a folder name under `out`: "../x" would put weights outside it (harness.names)."""
+    return Path(out) / "checkpoints" / check_name(rid, "run id")
 
 
 def checkpoint_dir(out: str | Path, rid: str) -> Path:

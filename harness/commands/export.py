@@ -5,7 +5,8 @@
 
 `hf-dataset`: the per-sample tables as a `datasets` DatasetDict (`datasets.load_from_disk(OUT)`)
 with a dataset card; `model-cards`: a model card per completed run, from its `runs` and `evals`
-rows, in its checkpoint folder (or OUT/<run_id>/). Nothing is pushed: upload with
+rows, in its checkpoint folder (or OUT/<run_id>/). OUT must be new or empty (`--force`: write into
+it anyway) and never inside a results folder. Nothing is pushed: upload with
 `huggingface-cli upload` when you choose to.
 """
 
@@ -18,6 +19,8 @@ def add_arguments(p):
     p.add_argument("results", help="results folder, e.g. results/minordpo-arith")
     p.add_argument("--to", required=True, nargs="+", metavar="KIND [OUT]",
                    help=f"what to write ({' | '.join(EXPORTERS.names())}) and where (hf-dataset: required)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty OUT (never into a results folder)")
 
 
 def run(args) -> int:
@@ -27,6 +30,6 @@ def run(args) -> int:
     if len(args.to) > 2:
         raise HarnessError(f"harness export: --to takes a kind and at most one folder, got {' '.join(args.to)}")
     kind, out = args.to[0], (args.to[1] if len(args.to) == 2 else None)
-    for path in export(args.results, kind, out):
+    for path in export(args.results, kind, out, force=args.force):
         print(f"wrote {path}")
     return 0

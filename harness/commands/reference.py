@@ -48,6 +48,9 @@ def _reparse(args) -> None:
     split_overrides(args, _build_options, "harness reference build")
     if not args.out:
         raise HarnessError("harness reference build: --out is required")
+    from harness.names import check_name
+
+    check_name(args.name, "harness reference build: model name")  # becomes OUT/pinned/<name>/
 
 
 def run(args) -> int:

@@ -27,6 +27,10 @@ def run(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     by = [k.strip() for k in args.by.split(",") if k.strip()]
     first, *also = args.results
+    if not also:  # one folder: --by leads nothing, but a key no run has is refused as with several
+        from harness.combine import check_by_folder
+
+        check_by_folder(first, by)
     for path in write_report(first, title=args.title, metrics=metrics, plots=False if args.no_plots else None,
                              also=also, by=by, out=args.out):
         print(f"wrote {path}")

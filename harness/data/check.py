@@ -53,9 +53,11 @@ def token_lengths(pairs: list[PreferencePair], tokenizer_dir: str | Path) -> dic
     from transformers import AutoTokenizer  # lazy: ~2 s import
 
     from harness.data.tokenize import render_prompt
+    from harness.models.custom_code import check_custom_code
 
+    check_custom_code(path, trust=False, what="tokenizer", advice="harness data check runs no tokenizer's own code")
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot load a tokenizer: {str(e).splitlines()[0]}") from None
     rendered = [render_prompt(p.prompt, tok) for p in pairs]

@@ -98,6 +98,9 @@ def check_model_dir(path: str | Path, what: str = "model") -> Path:
     if not (p / "config.json").is_file():
         raise HarnessError(f"{what} {str(path)!r}: not a model directory (no config.json)")
     check_model_files(p, what)
+    from harness.models.custom_code import EVAL_ADVICE, check_custom_code
+
+    check_custom_code(p, trust=False, what=what, advice=EVAL_ADVICE)  # evaluation loads: never trusted
     return p
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,6 +154,10 @@ def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, for
     results_dir, to = Path(results_dir), Path(to)
     if not reason.strip():
         raise HarnessError("a baseline needs a --reason (why these numbers are the new reference)")
+    if to.exists() and not to.is_dir():  # checked before reading: save_baseline's mkdir would fail last
+        raise HarnessError(f"--to {to}: is a file, not a baseline folder")
+    if to.is_symlink() and not to.exists():
+        raise HarnessError(f"--to {to}: a symbolic link to {os.readlink(to)}, which does not exist")
     res = load_results(results_dir)
     suite, suite_hash = suite_identity(results_dir, res)
     agg = aggregate(res)

@@ -71,6 +71,10 @@ def out_lock(out: str | Path, command: str, log=print) -> Iterator[None]:
 def check_out(out: str | Path) -> None:
     """--out must be a folder this process can write, before any work: named, exit 2."""
     out = Path(out)
+    for p in [out, *out.parents]:  # mkdir would fail on a dangling link with FileExistsError
+        if p.is_symlink() and not p.exists():
+            raise HarnessError(f"--out {out}: {p} is a symbolic link to {os.readlink(p)}, which does not exist; "
+                               "create that folder or name another --out")
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out}: is a file, not a results folder")
     probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))

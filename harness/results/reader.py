@@ -35,6 +35,7 @@ def load(results: str | Path, table: str, *, engine: str = "pandas"):
     if engine not in ENGINES:
         raise HarnessError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
     store = ResultStore(results)
+    store.check_versions()
     parts = []
     for key in store.keys(table):
         path = store.path(table, key)

@@ -19,12 +19,12 @@ turns into a traceback or a silently missing row. `harness run` instead moves su
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from harness.atomic import write_atomic
 from harness.errors import HarnessError
+from harness.names import check_name
 from harness.results.schema import SCHEMA_VERSION, TABLES, arrow_schema, guess_version, migrate, renames
 
 
@@ -55,20 +55,63 @@ def part_problem(table: str, path: Path) -> str | None:
         return f"not a harness {table!r} part: {'; '.join(wrong)}"
     return None
 
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}")
+
+class NewerPart(HarnessError):
+    def __init__(self, path: Path, version: int):
+        self.path, self.version = path, version
+        super().__init__(f"{path}: written with results schema {version}, newer than this harness reads "
+                         f"({SCHEMA_VERSION}); upgrade harness to read this folder")
+
+
+_VERSIONS: dict[tuple[str, int, int], int | None] = {}  # (path, size, mtime_ns) -> newest schema_version
+
+
+def part_version(path: Path) -> int | None:
+    """The newest `schema_version` in a part, from the footer's column statistics (rows are read
+    only when a writer left no statistics); None for a part without one or that cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        st = path.stat()
+        stamp = (str(path), st.st_size, st.st_mtime_ns)
+        if stamp in _VERSIONS:
+            return _VERSIONS[stamp]
+        meta = pq.ParquetFile(path).metadata
+        col = next((i for i in range(meta.num_columns)
+                    if meta.row_group(0).column(i).path_in_schema == "schema_version"), None) \
+            if meta.num_row_groups else None
+        stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)] if col is not None else []
+        if col is None:
+            version = None
+        elif all(x is not None and x.has_min_max for x in stats):
+            version = max(int(x.max) for x in stats)
+        else:
+            values = pq.read_table(path, columns=["schema_version"]).column(0).drop_null().to_pylist()
+            version = max(int(v) for v in values) if values else None
+    except (OSError, ValueError, TypeError, pa.ArrowException):
+        return None  # damage is part_problem's to name
+    _VERSIONS[stamp] = version
+    return version
 
 
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
+    def check_versions(self) -> None:
+        """Refuse the folder when any part of any table was written by a newer schema: its columns
+        may mean something this code does not know (a read would be silently wrong). Every reader
+        (`read`, `load`, `damaged`) calls it; it costs one stat per part once footers are cached."""
+        for table in TABLES:
+            for key in self.keys(table):
+                version = part_version(self.path(table, key))
+                if version is not None and version > SCHEMA_VERSION:
+                    raise NewerPart(self.path(table, key), version)
+
     def path(self, table: str, key: str) -> Path:
-        # A key is a file name. "/" or ".." would write outside the table folder, and a leading
-        # "." or "_" makes pyarrow/pandas dataset readers skip the part silently (they treat such
-        # files as hidden) while `read()` and duckdb still see it.
-        if not _KEY.fullmatch(key):
-            raise HarnessError(f"invalid results key {key!r}: use letters, digits and . _ = + - "
-                               f"(not first), at most 200 characters")
+        # A key is a file name (harness.names says why the rule)
+        check_name(key, "invalid results key")
         return self.root / table / f"{key}.parquet"
 
     def has(self, table: str, key: str) -> bool:
@@ -103,6 +146,7 @@ class ResultStore:
         A damaged part raises DamagedPart, naming it."""
         import pandas as pd
 
+        self.check_versions()
         if key is not None:
             return self._read_part(table, self.path(table, key))
         parts = [self._read_part(table, self.path(table, k)) for k in self.keys(table)]
@@ -120,7 +164,9 @@ class ResultStore:
         return migrate(table, pq.read_table(path)).to_pandas()
 
     def damaged(self) -> list[tuple[str, str, str]]:
-        """(table, key, problem) of every part that cannot be read as a harness part."""
+        """(table, key, problem) of every part that cannot be read as a harness part. A part of a
+        newer schema is no damage to move aside: NewerPart, exit 2."""
+        self.check_versions()
         out = []
         for table in TABLES:
             for key in self.keys(table):
