@@ -101,7 +101,7 @@ def vllm_eager(enforce_eager: bool | None, device: str = "auto", *, has_cuda: bo
     return not wants_cuda(device, has_cuda=has_cuda)
 
 
-def vllm_dtype(dtype: str, device: str = "auto", *, has_cuda: bool | None = None) -> str:
+def generation_dtype(dtype: str, device: str = "auto", *, has_cuda: bool | None = None) -> str:
     if dtype != "auto":
         return dtype
     return "bfloat16" if wants_cuda(device, has_cuda=has_cuda) else "float32"
@@ -111,7 +111,7 @@ def vllm_engine_kwargs(*, dtype: str = "auto", enforce_eager: bool | None = None
                        gpu_memory_utilization: float = 0.5, has_cuda: bool | None = None) -> dict:
     """The device-dependent arguments of `vllm.LLM(...)` (and lm-eval's VLLM wrapper)."""
     cuda = wants_cuda(device, has_cuda=has_cuda)
-    kw = {"dtype": vllm_dtype(dtype, device, has_cuda=has_cuda),
+    kw = {"dtype": generation_dtype(dtype, device, has_cuda=has_cuda),
           "enforce_eager": vllm_eager(enforce_eager, device, has_cuda=has_cuda)}
     if cuda:
         kw["gpu_memory_utilization"] = gpu_memory_utilization
@@ -168,9 +168,3 @@ def pool_gpu_plan(workers: int, gpus: int, *, wants_gpu: bool = True) -> GpuPlan
                 f"(set executor.workers or --workers to {gpus} to silence this)")
         return GpuPlan(gpus, tuple(ids), note)
     return GpuPlan(workers, tuple(ids[:workers]))
-
-
-def ray_local_gpus(has_cuda: bool | None = None) -> int:
-    """GPUs a local Ray instance offers its tasks: this machine's visible GPUs."""
-    has = cuda_available() if has_cuda is None else has_cuda
-    return gpu_count() if has else 0

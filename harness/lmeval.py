@@ -103,9 +103,9 @@ class LMEvalSession:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
         if dtype == "auto":  # as in generation: fp32 on CPU, bf16 on CUDA
-            from harness.accel import vllm_dtype
+            from harness.accel import generation_dtype
 
-            dtype = vllm_dtype(dtype)
+            dtype = generation_dtype(dtype)
         self.dtype, self.max_model_len, self.seed = dtype, max_model_len, seed
         self.gpu_memory_utilization = gpu_memory_utilization
         self.manager = task_manager(self.tasks, include_paths)

@@ -79,6 +79,10 @@ def test_a_gpu_machine_passes_the_gpu_suite_and_counts_its_gpus():
     two = load_suite(ROOT / "suites" / "gpu" / "smollm-hh.yaml", ["train.strategy=ddp", "train.nproc=2"])
     with pytest.raises(HarnessError, match=r"train\.nproc: asks for 2 GPU\(s\) but this machine has 1 \(27 runs\)"):
         preflight(suite_needs(two, executor="local"), "s.yaml", GpuMachine(1))
+    cpu_ranks = load_suite(ROOT / "suites" / "smoke.yaml", ["train.strategy=ddp", "train.nproc=2"])  # device auto
+    assert [p for _, p in check_all(suite_needs(cpu_ranks), GpuMachine(0)) if p] == []  # gloo on CPU
+    with pytest.raises(HarnessError, match=r"train\.nproc: asks for 2 GPU\(s\) but this machine has 1"):
+        preflight(suite_needs(cpu_ranks), "s.yaml", GpuMachine(1))  # auto on a GPU machine: one GPU a rank
     with pytest.raises(HarnessError, match=r"train\.device: 'cuda:3' requested but this machine has 2 GPU"):
         preflight(suite_needs(load_suite(ROOT / "suites" / "smoke.yaml", ["train.device=cuda:3"])), "s.yaml",
                   GpuMachine(2))

@@ -77,6 +77,8 @@ def check_cuda(need: Need, m: Machine) -> str | None:
 
 
 def check_gpus(need: Need, m: Machine) -> str | None:
+    if need.device == "auto" and not m.has_cuda:
+        return None  # auto on a CPU machine: the ranks run on CPU (gloo)
     asked = float(need.value)
     if asked > m.gpus:
         return (f"{need.key}: asks for {asked:g} GPU(s) but this machine has {m.gpus}{_runs(need)}; "

@@ -80,11 +80,15 @@ def package_rows() -> list[Row]:
     from harness.doctor.checks import PACKAGES
 
     rows: list[Row] = []
+    dists = metadata.packages_distributions()  # module -> the distributions that provide it (mlflow-skinny, ...)
     for need, (module, dist, install) in PACKAGES.items():
         if need == "vllm":
             continue
-        version = _version(dist) if importlib.util.find_spec(module) is not None else None
-        rows.append((dist, version or f"not installed: {install}", version is not None))
+        if importlib.util.find_spec(module) is None:
+            rows.append((dist, f"not installed: {install}", False))
+            continue
+        names = dists.get(module, [dist])
+        rows.append((dist, ", ".join(f"{n} {_version(n) or '?'}" for n in names), True))
     return rows
 
 

@@ -21,6 +21,7 @@ class Need:
     key: str  # the config key that asks for it, e.g. "train.device", "eval.generation.backend"
     value: Any  # what it asks for: "cuda:1", 2, "vllm", "smollm2-135m-instruct", "hh-rlhf"
     count: int = 1  # how many runs ask (merged by `merge`)
+    device: str = "cuda"  # gpus: the device setting that makes them GPUs ("auto" on a CPU machine: none needed)
 
 
 def merge(needs: list[Need]) -> list[Need]:
@@ -35,8 +36,8 @@ def merge(needs: list[Need]) -> list[Need]:
 def run_needs(cfg, prefix: str = "") -> list[Need]:
     """A RunConfig's: its device (and a GPU per rank), its model, its data, its trackers."""
     out = [Need("cuda", f"{prefix}train.device", cfg.train.device)]
-    if cfg.train.nproc > 1 and cfg.train.device != "cpu":
-        out.append(Need("gpus", f"{prefix}train.nproc", cfg.train.nproc))
+    if cfg.train.nproc > 1 and cfg.train.device != "cpu":  # one GPU per rank, when the ranks are on CUDA
+        out.append(Need("gpus", f"{prefix}train.nproc", cfg.train.nproc, device=cfg.train.device))
     if not cfg.model.init_from and not str(cfg.model.name).startswith("@"):
         out.append(Need("model", f"{prefix}model.name", cfg.model.name))
     out.append(Need("data", f"{prefix}data.train", cfg.data.train))

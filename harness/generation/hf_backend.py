@@ -41,7 +41,9 @@ class HFGenerator:
         path = check_model_dir(checkpoint_dir)
         if self.current is not None and path.resolve() == self.current.resolve():
             return
-        dtype = torch.float32 if self.dtype in ("auto", "float32") else getattr(torch, self.dtype)
+        from harness.accel import generation_dtype
+
+        dtype = getattr(torch, generation_dtype(self.dtype, self.device))  # auto: bf16 on CUDA, fp32 on CPU
         # trust_remote_code explicit: unset, transformers would ask on a terminal (harness.models.custom_code)
         self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype,
                                                           trust_remote_code=False).to(self.device).eval()
