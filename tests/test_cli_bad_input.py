@@ -246,6 +246,12 @@ def _rid(folder: Path) -> str:
     return _first(folder, "evals").stem
 
 
+def _pinned() -> Path:
+    from harness.models.pinned import pinned_dir
+
+    return pinned_dir("tiny-arith-sft")
+
+
 # (id, table made newer, argv(results, baseline, synthetic, tmp))
 NEWER_CASES = [
     ("report", "steps", lambda d, b, s, t: ["report", str(d)]),
@@ -258,6 +264,8 @@ NEWER_CASES = [
     ("export", "evals", lambda d, b, s, t: ["export", str(d), "--to", "hf-dataset", str(t / "exported")]),
     ("eval-results", "steps", lambda d, b, s, t: ["eval", _rid(d), "--reference", _rid(d), "--results", str(d),
                                                   "--backend", "hf", "--prompts", "arith", "--out", str(t / "ev")]),
+    ("eval-out", "evals", lambda d, b, s, t: ["eval", f"x={_pinned()}", "--reference", "tiny-arith-sft",
+                                              "--backend", "hf", "--prompts", "arith", "--out", str(d)]),
 ]
 
 
@@ -338,6 +346,14 @@ def _crafted_run_id(t: Path, s: Path) -> str:
     return str(folder)
 
 
+def _evil_suite(t: Path, trust: bool = False) -> str:
+    model, _ = _evil_model(t)  # its MARK, were the code run, would be a new file under t
+    (t / "s.yaml").write_text(f"name: s\nbase: {{model: {{name: {model}, trust_remote_code: {str(trust).lower()}}}, "
+                              "data: {train: arith}}\n" + ("eval: {generation: {backend: hf}}\n" if trust else
+                                                            "report: {enabled: false}\n"))
+    return str(t / "s.yaml")
+
+
 # (id, argv(tmp, synthetic) -> list (makes what the case needs), words the one line must name).
 # Every case: exit 2, one line, no traceback, nothing written or changed anywhere under tmp.
 BAD_CASES = [
@@ -379,6 +395,10 @@ BAD_CASES = [
      ["--nproc 0", "at least 1"]),
     ("report-by-unknown-key-one-folder", lambda t, s: ["report", str(_results(t, s)), "--by", "nosuchkey"],
      ["--by nosuchkey", "no run has ['nosuchkey']"]),
+    ("run-model-needs-custom-code", lambda t, s: ["run", _evil_suite(t), "--out", str(t / "o")],
+     ["s.yaml", "model.name", "needs custom code", "evil.EvilModel", "model.trust_remote_code: true"]),
+    ("run-trusted-custom-code-but-evaluated", lambda t, s: ["run", _evil_suite(t, trust=True), "--out", str(t / "o")],
+     ["s.yaml", "model.name", "needs custom code", "harness eval never runs"]),
     ("eval-target-id-not-a-name", lambda t, s: ["eval", f"a b={_model_copy(t)}", "--reference", "tiny-arith-sft",
                                                 "--backend", "hf", "--prompts", "arith", "--out", str(t / "ev")],
      ["run id", "'a b'", "not usable as a file name"]),

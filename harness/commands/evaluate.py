@@ -57,6 +57,33 @@ def by_run_id(results: str, spec: str) -> tuple[str, str]:
     return spec, str(located(results, stored) if isinstance(stored, str) and stored else checkpoint_dir(results, spec))
 
 
+WEIGHTS = ("*.safetensors", "pytorch_model*.bin")  # what a checkpoint folder must hold to be loaded
+
+
+def check_targets(specs: list[str], targets: list[tuple[str, str]], results: str | None) -> None:
+    """Each target must be a folder with weights: an unknown run id, a folder without weights or a
+    deleted checkpoint used to surface one at a time, after the reference model had loaded (exit 1)."""
+    from harness.errors import HarnessError
+
+    problems = []
+    for spec, (rid, where) in zip(specs, targets, strict=True):
+        path = Path(where)
+        if path.is_dir():
+            if not any(any(path.glob(w)) for w in WEIGHTS):
+                problems.append(f"{spec}: {where} holds no model weights ({' or '.join(WEIGHTS)})")
+        elif path.exists():
+            problems.append(f"{spec}: {where} is a file, not a checkpoint folder")
+        elif results and where != spec:  # a run id of --results whose checkpoint is gone
+            problems.append(f"{spec}: run {rid}'s checkpoint {where} does not exist (deleted, or never written)")
+        elif results:
+            problems.append(f"{spec}: not a run id of {results} and not a folder")
+        else:
+            problems.append(f"{spec}: no such folder")
+    if problems:
+        raise HarnessError(f"harness eval: {len(problems)} of {len(specs)} target(s) cannot be evaluated, "
+                           f"nothing was loaded: " + "; ".join(problems))
+
+
 def check_target_names(targets: list[tuple[str, str]]) -> None:
     """Before any model loads: each id becomes a part file name under --out (harness.names), and
     a folder that needs its own code is refused here rather than one run at a time later."""
@@ -96,8 +123,10 @@ def run(args) -> int:
 
     preflight(eval_needs(cfg, prefix=""), source=args.config or "harness eval")  # before any model loads
     store = ResultStore(args.out)
+    store.check_versions()  # its rows are read back (reference reuse, the summary): a newer folder is refused now
     find = (lambda spec: by_run_id(args.results, spec)) if args.results else split_target
     targets, reference = [find(t) for t in args.targets], find(args.reference)
+    check_targets(args.targets, targets, args.results)  # every missing one named, before any model loads
     check_target_names([*targets, reference])
     status = evaluate_runs(cfg, targets=targets, reference=reference, store=store)
     print(summary(store, status))

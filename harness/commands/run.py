@@ -66,7 +66,7 @@ def run(args) -> int:
     from harness.doctor.needs import suite_needs
     from harness.results.lock import check_out
     from harness.results.store import ResultStore
-    from harness.suite.runner import run_suite
+    from harness.suite.runner import check_names, resolve_suite, run_suite
 
     # what would fail every task (no CUDA, a missing package, a model or dataset nowhere to be
     # found) fails here, once, before OUT is touched: nothing is recorded as failed
@@ -74,6 +74,8 @@ def run(args) -> int:
 
     check_out(out)  # before the console makes OUT/logs/
     ResultStore(out).check_versions()  # a folder of a newer schema: refused before anything is written
+    rs = resolve_suite(suite)  # run_suite checks these again (cheap): here they come before OUT/logs/
+    check_names(rs.plan, evaluates=rs.eval is not None)
     with SuiteConsole(out, verbose=args.verbose) as console:
         summary = run_suite(suite, out, executor=args.executor, workers=args.workers, address=args.address,
                             report=False if args.no_report else None, console=None if args.verbose else console)

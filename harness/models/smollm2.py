@@ -100,7 +100,7 @@ def convert(source: Path, out: Path) -> None:
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # "quantized with gguf, not serializable" otherwise
     config.dtype = torch.float32
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32, trust_remote_code=False)
     plain.load_state_dict(gguf_model.state_dict())
     plain.generation_config = gguf_model.generation_config
     plain.save_pretrained(out, safe_serialization=True)

@@ -81,7 +81,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, *, executor: str | No
     out = Path(out) if out is not None else default_out(suite)
     log = console.line if console is not None else log
     rs = resolve_suite(suite)
-    check_names(rs.plan)
+    check_names(rs.plan, evaluates=rs.eval is not None)
     check_out(out)
     ResultStore(out).check_versions()  # a newer schema's folder is refused before the lock file is made
     with out_lock(out, f"harness run {suite.source}", log):  # one writer per results folder
@@ -143,11 +143,13 @@ def make_executor(suite: Suite, name: str | None = None, workers: int | None = N
     return EXECUTORS.get(opts.name).from_options(opts)
 
 
-def check_names(plan: Plan) -> None:
-    """Unknown loss names and unreadable local model files fail before anything trains (this
-    imports torch, so not in dry runs), naming the suite file and the key."""
+def check_names(plan: Plan, *, evaluates: bool = False) -> None:
+    """Unknown loss names, unreadable local model files and model folders needing custom code
+    fail before anything trains (this imports torch, so not in dry runs), naming the suite file
+    and the key. Trusted custom code still fails here when the suite evaluates: evaluation never
+    runs it, so the runs would train and then fail."""
     from harness.losses import LOSSES
-    from harness.models.custom_code import check_custom_code
+    from harness.models.custom_code import EVAL_ADVICE, TRAIN_ADVICE, check_custom_code
     from harness.models.load import check_model_files
 
     checked: set[str] = set()
@@ -160,7 +162,9 @@ def check_names(plan: Plan) -> None:
                 checked.add(value)
                 try:
                     check_model_files(Path(value), key)
-                    check_custom_code(value, trust=r.config.model.trust_remote_code, what=key)
+                    trusted = r.config.model.trust_remote_code
+                    check_custom_code(value, trust=trusted and not evaluates, what=key,
+                                      advice=EVAL_ADVICE if trusted else TRAIN_ADVICE)
                 except HarnessError as e:
                     raise HarnessError(f"{plan.suite.source}: {e}") from None
 
