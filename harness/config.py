@@ -205,6 +205,12 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
                 errors.append(e)
         if len(errors) == 1:
             raise errors[0]
+        # a mapping given where a name or a mapping is taken (`{name: nosuch}` for `str | LoggerSpec`)
+        # failed inside the mapping's own type: its error says what is wrong, the union's would not
+        shaped = [e for a, e in zip((a for a in args if a is not type(None)), errors, strict=True)
+                  if isinstance(value, dict) and dataclasses.is_dataclass(a)]
+        if len(shaped) == 1:
+            raise shaped[0]
         raise _fail(source, key, f"expected {_tname(tp)}, got {value!r}")
     if origin is Literal:
         if value not in args:

@@ -172,3 +172,80 @@ def test_an_out_of_memory_worker_is_recorded_failed_with_the_reason(tmp_path):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     line = next((s for s in p.stdout.splitlines() if s.startswith("RESULT")), p.stdout + p.stderr[-2000:])
     assert line.startswith("RESULT False") and "OutOfMemoryError" in line and "low on memory" in line, line
+
+
+# ---------------------------------------------------------------- an address that does not answer
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_address_gives_up_after_the_bound_naming_it(tmp_path):
+    """Ray alone retries for ever, into its log files: exit 2 after executor.connect_timeout_s."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nbase: {model: {name: tiny-arith-sft}, data: {train: arith}}\n"
+                     "report: {enabled: false}\n")
+    address = f"127.0.0.1:{_closed_port()}"
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(suite), "--executor", "ray",
+                        "--address", address, "--out", str(tmp_path / "out"), "executor.connect_timeout_s=2"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr[-2000:]
+    err = p.stderr.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    for word in (f"Ray address {address}", "within 2 s", "connection refused", "ray start --head",
+                 "executor.connect_timeout_s"):
+        assert word in err, (word, err)
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_wait_for_port_is_bounded():
+    from harness.suite.ray_executor import _wait_for_port
+
+    t0 = time.monotonic()
+    assert _wait_for_port("127.0.0.1", _closed_port(), 1.0) == "connection refused"
+    assert time.monotonic() - t0 < 3
+
+
+DRIVER = """
+import os, sys, time
+from harness.suite.executors import Task
+from harness.suite.ray_executor import RayExecutor
+
+def linger(path, *, deps):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+RayExecutor(workers=1, max_retries=0).run([Task("linger", linger, (sys.argv[1],))])
+"""
+
+
+def test_a_local_instances_workers_end_with_a_killed_driver(tmp_path):
+    """SIGKILL of the driver alone: its task's worker ends at once, not when Ray notices."""
+    import psutil
+
+    script, marker = tmp_path / "driver.py", tmp_path / "worker.pid"
+    script.write_text(textwrap.dedent(DRIVER))
+    proc = subprocess.Popen([sys.executable, str(script), str(marker)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker = psutil.Process(int(marker.read_text()))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+        assert time.monotonic() - t0 < 1.0  # Ray alone takes 2-3 s
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the instance is left
+        except ProcessLookupError:
+            pass

@@ -6,6 +6,7 @@ warns once and the run loses nothing; loggers change no run id."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -189,3 +190,127 @@ def test_a_suite_groups_its_runs_and_adds_evaluations_to_them(tmp_path):
     from harness.suite.grid import expand
 
     assert sorted(r.run_id for r in expand(no_loggers).runs) == sorted(pd.read_parquet(tmp_path / "runs")["run_id"])
+
+
+# ---------------------------------------------------------------- issue 21: names at load, failures on the console
+SUITE_YAML = """name: s7
+base: {model: {name: tiny-arith-sft}, data: {train: arith, options: {n_pairs: 64}, eval_size: 8},
+       train: {steps: 2, batch_size: 4, threads: 1, eval_every: 0, checkpoint_every: 0}}
+grid: {train.seed: [0]}
+report: {enabled: false}
+"""
+TINY = Path(__file__).resolve().parent.parent / "suites" / "examples" / "train-tiny.yaml"
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+@pytest.mark.parametrize("loggers, words", [
+    ("[nosuch]", ["loggers: unknown logger 'nosuch'", "known: mlflow, tensorboard, wandb"]),
+    ("[tensorbord]", ["loggers: unknown logger 'tensorbord'", "did you mean 'tensorboard'"]),
+    ("[{name: nosuch}]", ["loggers[0].name: unknown logger 'nosuch'"]),
+], ids=["bare-name", "typo", "mapping"])
+def test_an_unknown_logger_is_refused_at_load(tmp_path, capsys, command, loggers, words):
+    from harness.cli import main
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SUITE_YAML)
+    out = tmp_path / "out"
+    assert main([command, str(TINY if command == "train" else suite), "--out", str(out), f"loggers={loggers}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for word in words:
+        assert word in err, (word, err)
+    assert "expected str | LoggerSpec" not in err and not out.exists()
+
+
+def test_a_tracker_failing_at_run_time_warns_on_the_console_of_harness_run(tmp_path):
+    """A bad wandb option and a TensorBoard folder that is a file: the run completes, and each
+    warning is on the console (stdout of `harness run`), not only in OUT/logs."""
+    import os
+    import subprocess
+
+    pytest.importorskip("wandb")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SUITE_YAML + f"loggers: [{{name: wandb, options: {{bogus: 1}}}}, "
+                                  f"{{name: tensorboard, options: {{dir: {afile}}}}}]\n")
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    console = p.stdout + p.stderr
+    assert console.count("warning: logger wandb failed") == 1 and "'bogus'" in console, console
+    assert console.count("warning: logger tensorboard failed") == 1 and "Not a directory" in console, console
+    assert "Traceback" not in console
+    steps = pd.read_parquet(tmp_path / "out" / "steps")
+    assert (steps["split"] == "train").sum() == 2  # the run lost nothing
+
+
+class _FakeWandb:
+    """Records wandb.init's arguments (the backend's choices), starts nothing."""
+
+    def __init__(self):
+        self.kwargs = {}
+
+    def init(self, **kwargs):
+        self.kwargs = kwargs
+        return object()
+
+    def Settings(self, **kwargs):  # noqa: N802  (wandb's name)
+        return kwargs
+
+
+def _info():
+    from harness.tracking import RunInfo
+
+    return RunInfo("rid0", "suite0", "tracked", {"run_id": "rid0"})
+
+
+def test_wandb_honours_wandb_dir(tmp_path, monkeypatch):
+    from harness.tracking import LoggerSpec
+    from harness.tracking.backends import WandB
+
+    fake = _FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))
+    WandB(LoggerSpec("wandb"), tmp_path / "out", _info(), {})
+    assert fake.kwargs["dir"] == str(tmp_path / "elsewhere") and (tmp_path / "elsewhere").is_dir()
+    WandB(LoggerSpec("wandb", {"dir": str(tmp_path / "mine")}), tmp_path / "out", _info(), {})
+    assert fake.kwargs["dir"] == str(tmp_path / "mine")  # the logger's own option comes first
+    monkeypatch.delenv("WANDB_DIR")
+    WandB(LoggerSpec("wandb"), tmp_path / "out", _info(), {})
+    assert fake.kwargs["dir"] == str(tmp_path / "out")
+
+
+def test_mlflow_takes_the_users_own_file_uri(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from harness.tracking import LoggerSpec
+    from harness.tracking.backends import MLflow
+
+    uri = (tmp_path / "my-store").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    tracker = MLflow(LoggerSpec("mlflow"), tmp_path / "out", _info(), {"a": 1})
+    tracker.finish("completed")
+    (run,) = MlflowClient(tracking_uri=uri).search_runs([MlflowClient(tracking_uri=uri)
+                                                         .get_experiment_by_name("suite0").experiment_id])
+    assert run.data.tags["harness.run_id"] == "rid0" and not (tmp_path / "out" / "mlruns").exists()
+
+
+def test_a_database_uri_without_the_mlflow_package_says_which_package(tmp_path, monkeypatch, capsys):
+    import importlib.metadata
+
+    pytest.importorskip("mlflow")
+    try:
+        importlib.metadata.version("mlflow")
+        pytest.skip("the full mlflow package is installed: sqlite works")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    from harness.tracking import LoggerSpec, open_trackers
+
+    spec = LoggerSpec("mlflow", {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"})
+    assert not open_trackers([spec], tmp_path, info=_info())
+    err = capsys.readouterr().err
+    assert err.count("warning: logger mlflow failed") == 1 and "pip install mlflow" in err and "sqlite" in err

@@ -40,10 +40,24 @@ class Outcome:
     value: Any = None
     error: str | None = None  # formatted traceback when the task raised
     where: str = ""  # the worker that ran it (host and pid), when not this process
+    warnings: tuple[str, ...] = ()  # what the task warned about (harness.notices): shown on the console
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def call(task: Task, deps: dict[str, Outcome], where: str = "") -> Outcome:
+    """Run one task body, in whichever process: an exception is an outcome (the suite goes on),
+    and the task's warnings travel with it (harness.notices)."""
+    from harness.notices import collect
+
+    with collect() as warnings:
+        try:
+            outcome = Outcome(value=task.fn(*task.args, deps=deps), where=where)
+        except Exception:  # a failing task is recorded; the suite goes on
+            outcome = Outcome(error=traceback.format_exc(), where=where)
+    return dataclasses.replace(outcome, warnings=tuple(warnings))
 
 
 Hook = Callable[[int, int, Task], None]
@@ -77,11 +91,7 @@ class LocalExecutor:
             if on_start:
                 on_start(i, len(tasks), task)
             deps = {k: outcomes[k] for k in task.after if k in outcomes}
-            try:
-                outcome = Outcome(value=task.fn(*task.args, deps=deps))
-            except Exception:  # a failing task is recorded; the suite goes on
-                outcome = Outcome(error=traceback.format_exc())
-            outcomes[task.key] = outcome
+            outcome = outcomes[task.key] = call(task, deps)
             if on_done:
                 on_done(i, len(tasks), task, outcome)
         return outcomes

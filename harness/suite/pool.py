@@ -21,18 +21,10 @@ the reason, and the suite goes on. Ctrl-C stops the workers and the suite.
 from __future__ import annotations
 
 import os
-import traceback
 from collections.abc import Sequence
 
 from harness.suite.executors import DoneHook, Hook, Outcome, Task
-
-
-def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
-    """Worker side: run one task body; an exception is an outcome, as in the local executor."""
-    try:
-        return Outcome(value=task.fn(*task.args, deps=deps))
-    except Exception:
-        return Outcome(error=traceback.format_exc())
+from harness.suite.executors import call as _call  # worker side: as in the local executor
 
 
 def _init_worker(devices: tuple[str, ...] = (), counter=None) -> None:

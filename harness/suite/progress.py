@@ -19,6 +19,7 @@ import math
 class Progress:
     def __init__(self, log, console=None, store=None):
         self.log, self.console, self.store = log, console, store
+        self._warned: set[str] = set()
 
     def start(self, total: int) -> None:
         if self.console is not None:
@@ -37,6 +38,11 @@ class Progress:
         ok = not issues
         text = f"{'✓' if ok else '✗'} {task.label}: " + (self._numbers(outcome) if ok else "; ".join(s.strip() for s in issues))
         self.console.finished(ok, text + (f" [on {outcome.where}]" if outcome.where else ""))
+        # the task's warnings went to stderr, which is the log file now: each distinct one once here
+        for line in getattr(outcome, "warnings", ()):
+            if line not in self._warned:
+                self._warned.add(line)
+                self.console.line(f"    {line}")
 
     def _numbers(self, outcome) -> str:
         value = outcome.value

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import socket
-import traceback
 from collections.abc import Sequence
 
 from harness.suite.executors import DoneHook, Hook, Outcome, Task
@@ -35,12 +34,40 @@ def _where() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _call(task: Task, deps: dict[str, Outcome]) -> Outcome:
+def _call(task: Task, deps: dict[str, Outcome], driver: tuple[str, int] | None = None) -> Outcome:
     """Worker side: run one task body; an exception is an outcome, so Ray does not retry bugs."""
+    from harness.suite.executors import call
+
+    if driver is not None:
+        _end_with(driver)
+    return call(task, deps, where=_where())
+
+
+_watched: set[tuple[str, int]] = set()
+
+
+def _end_with(driver: tuple[str, int]) -> None:
+    """Worker side, local instance only: end this worker the moment the driver process ends. Ray
+    itself notices a dead driver 2-3 s later, long enough for an orphaned task to write rows beside
+    the next `harness run`; a pidfd (Linux) turns readable when its process exits, with no polling."""
+    host, pid = driver
+    if driver in _watched or host != socket.gethostname() or not hasattr(os, "pidfd_open"):
+        return  # a worker runs many tasks: one watcher per driver; another host: Ray's own notice
+    _watched.add(driver)
     try:
-        return Outcome(value=task.fn(*task.args, deps=deps), where=_where())
-    except Exception:
-        return Outcome(error=traceback.format_exc(), where=_where())
+        fd = os.pidfd_open(pid)
+    except OSError:  # already gone
+        os._exit(1)
+
+    def watch() -> None:
+        import select
+
+        select.select([fd], [], [])
+        os._exit(1)  # as a SIGKILL would: parts are atomic, half-written temporaries are swept
+
+    import threading
+
+    threading.Thread(target=watch, name="harness-driver-watch", daemon=True).start()
 
 
 def _reason(e, retries: int) -> str:
@@ -55,16 +82,75 @@ def _reason(e, retries: int) -> str:
     return f"ray: {type(cause or e).__name__}: {lines[-1] if lines else ''}"
 
 
+START_HINT = ("start one with `ray start --head --port 6379` and pass --address HOST:6379 (or auto on that "
+              "machine), or leave --address out to start a local instance")
+
+
+def _join(address: str, timeout_s: float) -> None:
+    """Join a running cluster, or give up after about `timeout_s` (executor.connect_timeout_s).
+    Ray alone retries an unreachable address for ever, and only into its log files: first wait
+    for the address to accept a TCP connection (a head node still starting is given the time),
+    then let Ray try once (about 35 s more when something answers that is not a Ray GCS)."""
+    import ray
+
+    from harness.errors import HarnessError
+
+    where = f"Ray address {address}"
+    if address.startswith("ray://"):  # Ray Client: its own server port, same wait
+        target = address[len("ray://"):]
+    else:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:  # `auto`: RAY_ADDRESS or the cluster `ray start` recorded on this machine
+            target = canonicalize_bootstrap_address_or_die(address)
+        except (ConnectionError, ValueError) as e:
+            raise HarnessError(f"{where}: {str(e).strip().splitlines()[0]}; {START_HINT}") from None
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise HarnessError(f"{where}: expected auto, HOST:PORT or ray://HOST:PORT")
+    problem = _wait_for_port(host.strip("[]"), int(port), timeout_s)
+    if problem:
+        at = f" at {target}" if target != address else ""
+        raise HarnessError(f"{where}: no Ray cluster answered within {timeout_s:g} s ({problem}{at}); "
+                           f"{START_HINT} (executor.connect_timeout_s sets the wait)")
+    # Ray's own connection retries (20 by default, ~35 s each) are cut to what the wait allows
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(max(1, int(timeout_s // 30))))
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    except (ConnectionError, RuntimeError) as e:
+        raise HarnessError(f"{where}: {target} answers, but not as a Ray cluster ({str(e).strip().splitlines()[0]}); "
+                           f"{START_HINT}") from None
+
+
+def _wait_for_port(host: str, port: int, timeout_s: float) -> str | None:
+    """None once host:port accepts a connection; else, after `timeout_s`, the last reason."""
+    import time
+
+    deadline, problem = time.monotonic() + timeout_s, "no attempt"
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=max(0.1, min(left, 5.0))):
+                return None
+        except OSError as e:
+            problem = e.strerror or str(e) or type(e).__name__
+        if time.monotonic() + 0.5 > deadline:
+            return problem.lower()
+        time.sleep(0.5)
+
+
 class RayExecutor:
     def __init__(self, *, workers: int = 0, address: str | None = None, resources: dict | None = None,
-                 max_retries: int = 1):
+                 max_retries: int = 1, connect_timeout_s: float = 30.0):
         self.workers, self.address, self.max_retries = workers, address, max_retries
+        self.connect_timeout_s = connect_timeout_s
         self.resources = resources or {}  # kind -> Resources
         self._started = False  # a local instance this executor started (and stops)
 
     @classmethod
     def from_options(cls, options) -> RayExecutor:
         return cls(workers=options.workers, address=options.address, max_retries=options.max_retries,
+                   connect_timeout_s=options.connect_timeout_s,
                    resources={"train": options.train, "eval": options.eval, "reward": options.reward})
 
     @property
@@ -89,7 +175,7 @@ class RayExecutor:
         if ray.is_initialized():
             return
         if self.address:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
+            _join(self.address, self.connect_timeout_s)
         else:
             from harness.threads import physical_cores
 
@@ -117,6 +203,8 @@ class RayExecutor:
         self._ensure()
         self._check_feasible(tasks)
         remote = ray.remote(_call)
+        # workers of a local instance end with this process (a joined cluster is left to Ray)
+        driver = (socket.gethostname(), os.getpid()) if self._started else None
         outcomes: dict[str, Outcome] = {}
         waiting, running = list(tasks), {}  # ObjectRef -> Task
         try:
@@ -126,9 +214,10 @@ class RayExecutor:
                     if on_start:
                         on_start(index[task.key], len(tasks), task)
                     deps = {k: outcomes[k] for k in task.after if k in outcomes}
-                    submit = self._submit_distributed(task, deps) or remote.options(
-                        max_retries=self.max_retries, retry_exceptions=False, **self._options(task.kind)).remote
-                    running[submit(task, deps)] = task
+                    distributed = self._submit_distributed(task, deps)
+                    running[distributed(task, deps) if distributed else remote.options(
+                        max_retries=self.max_retries, retry_exceptions=False,
+                        **self._options(task.kind)).remote(task, deps, driver)] = task
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     task = running.pop(ref)

@@ -46,7 +46,7 @@ from harness.config import check, field, from_dict, load_yaml, nonnegative, to_d
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
-from harness.tracking import LoggerSpec
+from harness.tracking import LoggerSpec, check_loggers
 from harness.trainer.config import RunConfig
 from harness.verdict import ClaimSpec
 
@@ -101,6 +101,8 @@ class ExecutorOptions:
     eval: Resources = field(factory=Resources, help="ray: what each evaluation part asks for (one engine each)")
     reward: Resources = field(factory=Resources, help="ray: what the reward-model stage asks for")
     max_retries: int = field(1, meta=nonnegative, help="ray: retries of a task whose worker died (then: failed)")
+    connect_timeout_s: float = field(30.0, meta=nonnegative,
+        help="ray with an address: how long to wait for the cluster to answer before exit 2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +117,8 @@ class SuiteSpec:
         help="harness.evaluation's config (generation, scorers, lm-eval); absent: none")
     report: ReportOptions = field(factory=ReportOptions, help="the report written at the end: title, columns, plots, verdict claims and caveats")
     executor: ExecutorOptions = field(factory=ExecutorOptions, help="where the runs execute (local | pool | ray); not part of the suite hash")
-    loggers: list[str | LoggerSpec] = field(factory=list, help="experiment trackers every run streams to "
+    loggers: list[str | LoggerSpec] = field(factory=list, meta=check(check_loggers),
+                                            help="experiment trackers every run streams to "
                                             "(`harness ls loggers`); not part of the suite hash or any run id")
 
     def validate(self):
@@ -180,7 +183,11 @@ def suite_from_dict(data: dict, *, source: str = "<suite>") -> Suite:
             check_value(key, value, source, f"variants[{i}].set.{key}")
     # placement (executor, loggers) and presentation (report) change no run: they stay out of the hash
     content = {k: v for k, v in to_dict(spec).items() if k not in ("executor", "report", "loggers")}
-    return Suite(spec, source, content_hash(content))
+    suite = Suite(spec, source, content_hash(content))
+    from harness.suite.claims import check_claims
+
+    check_claims(suite)  # a claim the grid cannot test is refused now, not after all the training
+    return suite
 
 
 def apply_suite_overrides(data: dict, overrides: typing.Iterable[str], *, source: str) -> dict:

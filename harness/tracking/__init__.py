@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,16 @@ LOGGERS.register("mlflow", "harness.tracking.backends:MLflow")
 
 def _known(name: str) -> str | None:
     return None if name in LOGGERS else LOGGERS.unknown_message(name)
+
+
+def check_loggers(loggers) -> str | None:
+    """The `loggers:` field's check (run config and suite): a bare name must be a logger too, so
+    that a typo is exit 2 at load instead of a tracker silently missing from every run."""
+    for x in loggers or ():
+        problem = _known(x) if isinstance(x, str) else None
+        if problem:
+            return problem
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +139,9 @@ def _number(v) -> bool:
 
 
 def _warn(name: str, e: Exception) -> None:
-    line = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-    print(f"warning: logger {name} failed ({type(e).__name__}: {line}); it is off for this run, "
-          f"and the Parquet tables have every row", file=sys.stderr)
+    from harness.notices import warn
+
+    line = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    # on the console of `harness run` too, whichever process the run trained in (harness.notices)
+    warn(f"warning: logger {name} failed ({type(e).__name__}: {line}); it is off for this run, "
+         f"and the Parquet tables have every row")

@@ -7,9 +7,10 @@ finds its run again by the harness run id, so that a resumed training and a late
 
 Defaults keep everything inside the results folder and offline-safe:
 - tensorboard: event files in OUT/tensorboard/<suite>/<run_id>/ (`tensorboard --logdir OUT/tensorboard`);
-- wandb: project = the suite name, group = the suite, files in OUT/wandb/; the mode is W&B's own
-  (WANDB_MODE=offline writes runs to sync later with `wandb sync`);
-- mlflow: MLFLOW_TRACKING_URI, else a file store OUT/mlruns; experiment = the suite name.
+- wandb: project = the suite name, group = the suite, files in the logger's `dir`, else WANDB_DIR,
+  else OUT/wandb/; the mode is W&B's own (WANDB_MODE=offline writes runs to sync later with `wandb sync`);
+- mlflow: the logger's `tracking_uri`, else MLFLOW_TRACKING_URI, else a file store OUT/mlruns;
+  experiment = the suite name. A database URI (sqlite:///...) needs the full `mlflow` package.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ class WandB:
     name = "wandb"
 
     def __init__(self, spec, out: Path, info, config: dict):
+        import os
+
         import wandb
 
         o = dict(spec.options)
-        folder = Path(o.pop("dir", None) or out)
+        # W&B's own convention first: the logger's `dir`, else WANDB_DIR, else the results folder
+        folder = Path(o.pop("dir", None) or os.environ.get("WANDB_DIR") or out)
         folder.mkdir(parents=True, exist_ok=True)
         # id = the harness run id: a resumed run or its later evaluation continues the same W&B run
         self.run = wandb.init(project=o.pop("project", None) or info.suite or "harness", group=info.suite or None,
@@ -82,9 +86,9 @@ class MLflow:
         from mlflow.tracking import MlflowClient
 
         uri = spec.options.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
-        if not uri:  # the default: a file store in the results folder, which MLflow 3 only opens when asked
+        if not uri:  # the default: a file store in the results folder
             uri = (Path(out).resolve() / "mlruns").as_uri()
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        _check_store(uri)
         self.client = MlflowClient(tracking_uri=uri)
         name = spec.options.get("experiment") or info.suite or "harness"
         exp = self.client.get_experiment_by_name(name)
@@ -119,6 +123,30 @@ class MLflow:
     def finish(self, status: str) -> None:
         self.client.set_tag(self.run_id, "harness.status", status)
         self.client.set_terminated(self.run_id, status="FINISHED" if status in ("completed", "diverged") else "FAILED")
+
+
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy stores: the full `mlflow` package only
+
+
+def _check_store(uri: str) -> None:
+    """What MLflow 3 needs before it opens `uri`. A file store (file:///..., or a plain path, ours
+    or the user's) opens only when asked (MLFLOW_ALLOW_FILE_STORE; a user's own `false` stands).
+    A database store is served by the `mlflow` package, not by `mlflow-skinny` alone, whose error
+    would be about the model registry: say which package to install instead."""
+    import importlib.metadata
+    import os
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme in ("", "file"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    elif scheme in DATABASES:
+        try:
+            importlib.metadata.version("mlflow")
+        except importlib.metadata.PackageNotFoundError:
+            raise RuntimeError(f"tracking URI {uri} is a {scheme} database store, which needs the full MLflow "
+                               f"package (pip install mlflow); mlflow-skinny alone serves file and http(s) "
+                               f"URIs") from None
 
 
 def _key(name: str) -> str:

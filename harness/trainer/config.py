@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from harness.config import at_least_one, field, in_range, nonnegative, positive
-from harness.tracking import LoggerSpec
+from harness.config import at_least_one, check, field, in_range, nonnegative, positive
+from harness.tracking import LoggerSpec, check_loggers
 
 F = dataclasses.field
 
@@ -100,7 +100,7 @@ class RunConfig:
     train: TrainConfig = field(factory=TrainConfig, help="the optimisation")
     name: str = field("run", help="the run's label (`runs.name`, the row label of reports)")
     reference: str | None = field(None, help="reference model dir; absent: the policy's initial weights")
-    loggers: tuple[str | LoggerSpec, ...] = field((), help="experiment trackers to stream to (tensorboard, wandb, "
+    loggers: tuple[str | LoggerSpec, ...] = field((), meta=check(check_loggers), help="experiment trackers to stream to (tensorboard, wandb, "
                                                           "mlflow); not part of the run id")
 
     def validate(self):
