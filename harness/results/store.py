@@ -98,16 +98,21 @@ def part_version(path: Path) -> int | None:
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._versions_checked = False
 
     def check_versions(self) -> None:
         """Refuse the folder when any part of any table was written by a newer schema: its columns
         may mean something this code does not know (a read would be silently wrong). Every reader
-        (`read`, `load`, `damaged`) calls it; it costs one stat per part once footers are cached."""
+        (`read`, `load`, `damaged`) calls it; once per store (what it writes itself is current),
+        one stat per part when footers are already cached."""
+        if self._versions_checked:
+            return
         for table in TABLES:
             for key in self.keys(table):
                 version = part_version(self.path(table, key))
                 if version is not None and version > SCHEMA_VERSION:
                     raise NewerPart(self.path(table, key), version)
+        self._versions_checked = True
 
     def path(self, table: str, key: str) -> Path:
         # A key is a file name (harness.names says why the rule)
