@@ -39,7 +39,37 @@ def test_eval_command_end_to_end(tmp_path, capsys):
     assert sorted(ResultStore(out).read("generations")["run_id"].unique()) == ["pol", "ref"]
 
     rc = main(["eval", f"gone={tmp_path / 'gone'}", "--reference", f"ref={ref}", *common])
-    assert rc == 1 and "gone: failed" in capsys.readouterr().out
+    assert rc == 2 and f"gone={tmp_path / 'gone'}: no such folder" in capsys.readouterr().err  # before any model
 
     rc = main(["eval", f"pol={pol}", "--reference", str(tmp_path / "no-ref"), *common])
     assert rc == 2 and "error: reference model" in capsys.readouterr().err
+
+
+def test_every_missing_target_is_named_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    """An unknown run id, a checkpoint folder without weights and a deleted checkpoint: one exit 2
+    naming all three, and evaluate_runs (which loads the reference first) is never reached."""
+    import harness.evaluation
+    from harness.results.store import ResultStore
+
+    def must_not_run(*a, **k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(harness.evaluation, "evaluate_runs", must_not_run)
+    results = tmp_path / "results"
+    store = ResultStore(results)
+    for rid in ("emptyrun", "deletedrun"):
+        store.write("runs", rid, [{"run_id": rid, "status": "completed", "checkpoint": f"checkpoints/{rid}/final"}])
+    (results / "checkpoints" / "emptyrun" / "final").mkdir(parents=True)
+    (results / "checkpoints" / "emptyrun" / "final" / "config.json").write_text("{}")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "model.safetensors").write_bytes(b"")
+    rc = main(["eval", "nosuchrun", "emptyrun", "deletedrun", "--reference", str(ref), "--results", str(results),
+               "--out", str(tmp_path / "out"), "--prompts", "arith", "--backend", "hf"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for words in ("3 of 3 target(s) cannot be evaluated", f"nosuchrun: not a run id of {results}",
+                  "emptyrun: ", "holds no model weights", "deletedrun: run deletedrun's checkpoint",
+                  "does not exist"):
+        assert words in err, (words, err)
+    assert not (tmp_path / "out").exists()

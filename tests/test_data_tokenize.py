@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.data.schema import PreferencePair
-from harness.data.tokenize import IGNORE, batches, collate, padding_fraction, tokenize_pairs
+from harness.data.tokenize import IGNORE, batches, collate, padding_fraction, tokenize_pairs, truncated
 from harness.errors import DataError
 
 
@@ -39,6 +39,44 @@ def test_truncation_keeps_prompt_end_and_response_start(tok):
     assert tok.decode(tp.prompt_ids) == "fgh"
     assert tok.decode(tp.chosen_ids) == "0123"  # cut before EOS: a truncated response has none
     assert len(tp.rejected_ids) == 4
+
+
+def test_cuts_are_counted_per_pair_exactly_at_the_limit(tok):
+    # prompt "abcd": 4 tokens plus a BOS when the tokenizer adds one; responses + EOS: 5 and 3 tokens
+    n_prompt = len(tok("abcd")["input_ids"])
+    pairs = [_pair(prompt="abcd", chosen="0123", rejected="01", i=0), _pair(prompt="a", chosen="0", rejected="1", i=1)]
+    kept, _ = tokenize_pairs(pairs, tok, max_prompt_len=n_prompt, max_response_len=5)  # at the limit: no cut
+    assert truncated(kept) == {"prompt": 0, "response": 0}
+    kept, _ = tokenize_pairs(pairs, tok, max_prompt_len=n_prompt - 1, max_response_len=4)  # one token over
+    assert [(p.prompt_cut, p.response_cut) for p in kept] == [(True, True), (False, False)]
+    assert truncated(kept) == {"prompt": 1, "response": 1}
+
+
+def test_a_run_stores_its_cuts_and_warns_naming_the_key(tmp_path, capsys):
+    """data.max_prompt_len=1 cuts every prompt: counted in runs.truncated_json and said, naming
+    the key; a folder written before the column reads beside it."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from harness.cli import main
+    from harness.results.store import ResultStore
+
+    tiny = Path(__file__).resolve().parent.parent / "suites" / "examples" / "train-tiny.yaml"
+    fast = ["train.steps=1", "train.warmup_steps=0", "train.eval_every=0", "train.checkpoint_every=0"]
+    assert main(["train", str(tiny), "--out", str(tmp_path / "plain"), *fast]) == 0
+    assert "data.max_" not in capsys.readouterr().err  # the shipped limits cut (almost) nothing: no warning
+    assert main(["train", str(tiny), "--out", str(tmp_path), *fast, "data.max_prompt_len=1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: data.max_prompt_len=1 cuts 448 of the 448 training prompts" in err and "(100%)" in err, err
+    assert "data.max_response_len" not in err
+    store = ResultStore(tmp_path)
+    store.write("runs", "older", [{"run_id": "older", "status": "completed", "dropped_json": "{}"}])  # no column
+    runs = store.read("runs").set_index("run_id")
+    cut = json.loads(runs.drop(index="older")["truncated_json"].iloc[0])
+    assert cut["prompt"] == 448 and cut["response"] == 0 and cut["eval:prompt"] > 0
+    assert pd.isna(runs.loc["older", "truncated_json"])  # not counted then: missing, not zero
 
 
 def test_pairs_identical_after_truncation_are_dropped_and_reported(tok):

@@ -73,7 +73,7 @@ def check_targets(specs: list[str], targets: list[tuple[str, str]], results: str
                 problems.append(f"{spec}: {where} holds no model weights ({' or '.join(WEIGHTS)})")
         elif path.exists():
             problems.append(f"{spec}: {where} is a file, not a checkpoint folder")
-        elif results and where != spec:  # a run id of --results whose checkpoint is gone
+        elif results and where != spec and "=" not in spec:  # a run id of --results whose checkpoint is gone
             problems.append(f"{spec}: run {rid}'s checkpoint {where} does not exist (deleted, or never written)")
         elif results:
             problems.append(f"{spec}: not a run id of {results} and not a folder")

@@ -18,7 +18,9 @@ Truncation policy:
   bad row: `on_bad_row="error"` raises a DataError naming the row, "skip" drops it;
 - a pair whose chosen and rejected ids are identical after truncation carries no preference
   signal (h = 0 for every policy): it is always dropped and counted under "identical".
-`dropped` maps each reason to its count (reasons with no drop are absent).
+`dropped` maps each reason to its count (reasons with no drop are absent). A cut is not a drop:
+each pair records whether its prompt or a response was cut (`truncated(pairs)` counts them; a run
+stores the counts in `runs.truncated_json` and warns when many are cut).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class TokenizedPair:
     prompt_ids: tuple[int, ...]
     chosen_ids: tuple[int, ...]
     rejected_ids: tuple[int, ...]
+    # what the length limits cut (counted per run: runs.truncated_json), not part of the pair's identity
+    prompt_cut: bool = dataclasses.field(default=False, compare=False)
+    response_cut: bool = dataclasses.field(default=False, compare=False)  # chosen or rejected
 
     @property
     def length(self) -> int:
@@ -82,12 +87,19 @@ def tokenize_pairs(pairs: Iterable[PreferencePair], tokenizer, *, max_prompt_len
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
         tp = TokenizedPair(pair.index, pair.prompt_id, tuple(p_ids[-max_prompt_len:]),
-                           tuple((c_ids + [eos])[:max_response_len]), tuple((r_ids + [eos])[:max_response_len]))
+                           tuple((c_ids + [eos])[:max_response_len]), tuple((r_ids + [eos])[:max_response_len]),
+                           prompt_cut=len(p_ids) > max_prompt_len,
+                           response_cut=max(len(c_ids), len(r_ids)) + 1 > max_response_len)
         if tp.chosen_ids == tp.rejected_ids:
             dropped["identical"] = dropped.get("identical", 0) + 1
             continue
         out.append(tp)
     return out, dropped
+
+
+def truncated(pairs: Sequence[TokenizedPair]) -> dict[str, int]:
+    """How many of `pairs` the limits cut: {"prompt": n, "response": n} (a response: chosen or rejected)."""
+    return {"prompt": sum(p.prompt_cut for p in pairs), "response": sum(p.response_cut for p in pairs)}
 
 
 def _encode(tokenizer, texts: list[str], *, special: bool) -> list[list[int]]:

@@ -17,7 +17,7 @@ import dataclasses
 
 from harness.data import load_pairs
 from harness.data.schema import PreferencePair
-from harness.data.tokenize import TokenizedPair, tokenize_pairs
+from harness.data.tokenize import TokenizedPair, tokenize_pairs, truncated
 from harness.errors import DataError
 
 
@@ -41,6 +41,7 @@ class RunData:
     train: list[TokenizedPair]
     eval: list[TokenizedPair]
     dropped: dict[str, int]  # loader + tokenisation drops, by reason ("eval:" prefix for held-out)
+    truncated: dict[str, int] = dataclasses.field(default_factory=dict)  # pairs cut: prompt, response, eval:...
 
 
 def load_run_pairs(data) -> RawData:
@@ -82,7 +83,25 @@ def tokenize_run(raw: RawData, data, tokenizer) -> RunData:
     for k, v in dropped.items():
         merged[k] = merged.get(k, 0) + v
     merged.update({f"eval:{k}": v for k, v in held_dropped.items()})
-    return RunData(train, held, merged)
+    cut = {**truncated(train), **{f"eval:{k}": v for k, v in truncated(held).items()}}
+    return RunData(train, held, merged, cut)
+
+
+TRUNCATION_WARN = 0.10  # a larger share of training pairs cut is said on the console
+
+
+def truncation_warnings(data: RunData, cfg) -> list[str]:
+    """One line per limit that cuts more than TRUNCATION_WARN of the training pairs, naming the key.
+    A cut prompt loses its start (the limit keeps the question nearest the answer), a cut response
+    its end and its EOS; either changes what is trained, and `dropped_json` never showed it."""
+    n, out = len(data.train), []
+    for part, key, what in (("prompt", "max_prompt_len", "prompts, each to its last"),
+                            ("response", "max_response_len", "pairs' responses, each to its first")):
+        k, limit = data.truncated.get(part, 0), getattr(cfg, key)
+        if n and k / n > TRUNCATION_WARN:
+            out.append(f"warning: data.{key}={limit} cuts {k} of the {n} training {what} {limit} tokens "
+                       f"({k / n:.0%}); raise data.{key} if that is not meant (counts: runs.truncated_json)")
+    return out
 
 
 def _prompt_key(pair: PreferencePair) -> str:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 import traceback
 from pathlib import Path
 
 from harness import records
+from harness.notices import warn
 from harness.records import runs_row
 from harness.results import ResultStore
 from harness.threads import physical_cores, torch_threads
@@ -58,10 +58,9 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     # 0 (auto): the physical cores, which `prepare` lowers to 1 for small models once it knows the size
     with torch_threads(cfg.train.threads or physical_cores()):
         session = prepare(cfg, out_dir, reference_dir=reference_dir)  # HarnessError propagates from here
-        if cfg.train.batch_size > len(session.data.train):  # batches() then holds every pair: say so
-            print(f"warning: train.batch_size={cfg.train.batch_size} is more than the {len(session.data.train)} "
-                  f"training pairs; each step uses all {len(session.data.train)} (runs.batch_size_used)",
-                  file=sys.stderr)
+        if session.dist.main:  # said once, on the console of `harness run` too (harness.notices)
+            for line in _data_warnings(cfg, session.data):
+                warn(line)
         result = RunResult(run_id, "failed", None, 0, 0.0, None, session.ref_cache_hit)
         loop = None
         trackers = _trackers(cfg, out_dir, run_id, suite) if session.dist.main else None
@@ -94,6 +93,16 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     return result
 
 
+def _data_warnings(cfg, data) -> list[str]:
+    from harness.trainer.data import truncation_warnings
+
+    lines = truncation_warnings(data, cfg.data)
+    if cfg.train.batch_size > len(data.train):  # batches() then holds every pair: say so
+        lines.append(f"warning: train.batch_size={cfg.train.batch_size} is more than the {len(data.train)} "
+                     f"training pairs; each step uses all {len(data.train)} (runs.batch_size_used)")
+    return lines
+
+
 def _trackers(cfg, out_dir, run_id: str, suite: str):
     """The run's experiment trackers (harness.tracking); none configured: None, nothing imported."""
     if not cfg.loggers:
@@ -118,6 +127,7 @@ def _runs_row(cfg, result: RunResult, session, suite: str, out_dir) -> dict:
         reference=portable(session.reference, out_dir) if session.reference != "initial policy" else session.reference,
         n_train=len(session.data.train), n_eval=len(session.data.eval),
         dropped_json=json.dumps(session.data.dropped, sort_keys=True),
+        truncated_json=json.dumps(session.data.truncated, sort_keys=True),  # absent in folders written before
         device=session.device, dtype=str(session.dtype or torch.float32).replace("torch.", ""),
         threads=torch.get_num_threads(), resumed_from=result.resumed_from,
         batch_size_used=min(cfg.train.batch_size, len(session.data.train)), world_size=session.dist.world,
