@@ -64,12 +64,13 @@ def test_every_missing_target_is_named_before_any_model_loads(tmp_path, capsys, 
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "model.safetensors").write_bytes(b"")
-    rc = main(["eval", "nosuchrun", "emptyrun", "deletedrun", "--reference", str(ref), "--results", str(results),
+    gone = f"gone={tmp_path / 'gone'}"
+    rc = main(["eval", "nosuchrun", "emptyrun", "deletedrun", gone, "--reference", str(ref), "--results", str(results),
                "--out", str(tmp_path / "out"), "--prompts", "arith", "--backend", "hf"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for words in ("3 of 3 target(s) cannot be evaluated", f"nosuchrun: not a run id of {results}",
+    for words in ("4 of 4 target(s) cannot be evaluated", f"nosuchrun: not a run id of {results}",
                   "emptyrun: ", "holds no model weights", "deletedrun: run deletedrun's checkpoint",
-                  "does not exist"):
+                  "does not exist", f"{gone}: no such folder"):
         assert words in err, (words, err)
     assert not (tmp_path / "out").exists()

@@ -203,6 +203,30 @@ def test_an_unreachable_address_gives_up_after_the_bound_naming_it(tmp_path):
     assert not (tmp_path / "out" / "runs").exists()
 
 
+@pytest.mark.slow
+def test_an_address_that_answers_but_is_not_ray_gives_up_too(tmp_path):
+    """Something else listens there (an HTTP server): Ray alone retries 20 times ~35 s each; the
+    harness lets it try once (about 35 s), then exit 2 naming the address."""
+    import http.server
+    import threading
+
+    # every interface: Ray turns 127.0.0.1 into this node's address before it connects
+    server = http.server.HTTPServer(("0.0.0.0", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nbase: {model: {name: tiny-arith-sft}, data: {train: arith}}\nreport: {enabled: false}\n")
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        p = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(suite), "--address", address,
+                            "--out", str(tmp_path / "out"), "executor.connect_timeout_s=2"],
+                           capture_output=True, text=True, timeout=180)
+    finally:
+        server.shutdown()
+    err = p.stderr.strip()
+    assert p.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"Ray address {address}" in err and "not as a Ray cluster" in err and "ray start --head" in err
+
+
 def test_wait_for_port_is_bounded():
     from harness.suite.ray_executor import _wait_for_port
 

@@ -73,12 +73,12 @@ def check_targets(specs: list[str], targets: list[tuple[str, str]], results: str
                 problems.append(f"{spec}: {where} holds no model weights ({' or '.join(WEIGHTS)})")
         elif path.exists():
             problems.append(f"{spec}: {where} is a file, not a checkpoint folder")
-        elif results and where != spec and "=" not in spec:  # a run id of --results whose checkpoint is gone
-            problems.append(f"{spec}: run {rid}'s checkpoint {where} does not exist (deleted, or never written)")
-        elif results:
-            problems.append(f"{spec}: not a run id of {results} and not a folder")
-        else:
+        elif "=" in spec or not results:
             problems.append(f"{spec}: no such folder")
+        elif where != spec:  # a run id of --results whose checkpoint is gone
+            problems.append(f"{spec}: run {rid}'s checkpoint {where} does not exist (deleted, or never written)")
+        else:
+            problems.append(f"{spec}: not a run id of {results} and not a folder")
     if problems:
         raise HarnessError(f"harness eval: {len(problems)} of {len(specs)} target(s) cannot be evaluated, "
                            f"nothing was loaded: " + "; ".join(problems))

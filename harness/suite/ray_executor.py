@@ -104,7 +104,7 @@ def _join(address: str, timeout_s: float) -> None:
         try:  # `auto`: RAY_ADDRESS or the cluster `ray start` recorded on this machine
             target = canonicalize_bootstrap_address_or_die(address)
         except (ConnectionError, ValueError) as e:
-            raise HarnessError(f"{where}: {str(e).strip().splitlines()[0]}; {START_HINT}") from None
+            raise HarnessError(f"{where}: {str(e).strip().splitlines()[0].rstrip('.')}; {START_HINT}") from None
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         raise HarnessError(f"{where}: expected auto, HOST:PORT or ray://HOST:PORT")
