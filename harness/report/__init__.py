@@ -1,6 +1,6 @@
 """Reports: tables and plots of a results folder, from its Parquet tables only.
 
-    paths = write_report("results/minordpo-arith")   # report.md, report.tex, report.html, *.png
+    paths = write_report("results/minordpo-arith")   # report.md, report.tex, report.html, explorer.html, *.png
 
 Everything shown is derived from `runs`, `steps`, `scores`, `evals` and `lmeval` rows (see
 `harness.summary`), so a results folder copied anywhere renders the same report. Options (title,
@@ -92,9 +92,15 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
         written.append(_write(root / "report.md", "\n".join(md)))
     if "tex" in formats:
         written.append(_write(root / "report.tex", render_latex(main, label=f"tab:{_slug(suite)}")))
-    if "html" in formats:
+    if "html" in formats:  # the explorer first: report.html links to it
+        from harness.report.explorer import write_explorer
+
+        written.append(write_explorer(root, res, agg, title=title, intro=intro, sections=sections,
+                                      tables=(main, per_run), claims=opts.get("claims") or []))
         written.append(_write(root / "report.html", html_page(title, [main, per_run], intro=intro, images=images,
-                                                              captions=captions, sections=sections)))
+                                                              captions=captions, sections=sections,
+                                                              links=[("explorer.html", "Explore these results: sortable "
+                                                                      "tables, curves, every generation")])))
     return written
 
 

@@ -99,9 +99,12 @@ def render_html_section(heading: str, lines: list[str]) -> str:
 
 
 def html_page(title: str, tables: list[Table], *, intro: list[str] = (), images: dict[str, bytes] | None = None,
-              captions: dict[str, str] | None = None, sections: list[tuple[str, list[str]]] | None = None) -> str:
-    """`sections` ([(heading, lines)], e.g. a verdict) come before the tables: read first."""
+              captions: dict[str, str] | None = None, sections: list[tuple[str, list[str]]] | None = None,
+              links: list[tuple[str, str]] = ()) -> str:
+    """`sections` ([(heading, lines)], e.g. a verdict) come before the tables: read first.
+    `links`: [(relative path, text)] under the title (the explorer beside the report)."""
     parts = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(line)}</p>" for line in intro]
+    parts += [f'<p><a href="{html.escape(href)}">{html.escape(text)}</a></p>' for href, text in links]
     parts += [render_html_section(heading, lines) for heading, lines in sections or ()]
     parts += [render_html_table(t) for t in tables]
     for name, data in (images or {}).items():
