@@ -272,6 +272,14 @@ def test_curves_toggle_a_series_and_show_seeds(page, folder):
     assert sorted(lengths) == [30, 40, 40]
 
 
+def test_a_seed_filter_draws_that_seeds_runs(page, folder):
+    load(page, (folder / "explorer.html").as_uri() + "#view=curves&beta=0.1&lr=0.001&seed=1")
+    page.wait("document.getElementById('plot').dataset.plotted", timeout=60)
+    first = page.js("document.getElementById('plot').data.filter((t) => t.yaxis === 'y').map((t) => t.legendgroup)")
+    assert sorted(first) == ["dpo", "minor_dpo", "sft"]  # one line each: seed 1's run, no band
+    assert page.js("document.getElementById('seeds').value") == "runs"
+
+
 def test_pairs_section_says_the_table_is_absent(page, folder):
     load(page, (folder / "explorer.html").as_uri() + "#view=pairs")
     assert "no per-pair table" in page.js("document.getElementById('pairs-absent').textContent")

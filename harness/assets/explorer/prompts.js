@@ -56,8 +56,10 @@ function promptList(s, stats) {
   return list;
 }
 
+function seriesOrder() { return [...new Set(X.data.cells.map((c) => c.series))]; }
+
 function conditionControls(s) {
-  const series = [...new Set(X.data.cells.map((c) => c.series))];
+  const series = seriesOrder();
   const pick = (k, ks, dflt) => [
     el("select", { id: "cond-" + k, onchange: (e) => go({ [k]: e.target.value || null }, true) },
       el("option", { value: "" }, "any series"), series.map((v) => el("option", { value: v, selected: s[k] === v }, v))),
@@ -114,7 +116,8 @@ VIEW_RENDERERS.prompts = (s) => {
     const p = g.prompts[st.i];
     return el("div", { class: "item" + (st.i === current ? " sel" : ""), "data-prompt": p.id, onclick: () => go({ prompt: p.id }) },
       el("span", { class: "pid" }, p.id), p.text.length > 90 ? p.text.slice(0, 90) + "…" : p.text, el("br"),
-      Object.entries(st.series).map(([name, [k, n]]) => el("span", { class: "badge" }, `${name} ${k}/${n}`)),
+      seriesOrder().filter((name) => st.series[name]).map((name) => el("span", { class: "badge" },
+        `${name} ${st.series[name][0]}/${st.series[name][1]}`)),
       el("span", { class: "badge" }, `≤ ${st.tokens} tok`));
   });
   const left = el("div", { class: "plist" }, el("p", { class: "note", id: "prompt-count" },

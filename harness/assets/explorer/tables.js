@@ -91,6 +91,10 @@ VIEW_RENDERERS.tables = (s) => {
       }
     },
   }));
+  if (s.seed != null) {
+    out.push(el("p", { class: "note", id: "seed-note" }, `Seed ${s.seed} filters the runs, curves and generations; `
+      + "the rows above are cells, whose values are over all their seeds."));
+  }
   out.push(X.data.main.notes.map((n) => el("p", { class: "note" }, n)));
   out.push(el("h2", {}, X.data.runsTable.title));
   if (s.run) out.push(runCard(s.run));
