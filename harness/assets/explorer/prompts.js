@@ -131,8 +131,22 @@ VIEW_RENDERERS.prompts = (s) => {
 VIEW_RENDERERS.pairs = (s) => {
   const p = X.data.pairs;
   if (p.absent) return [el("h2", {}, "Pairs"), el("p", { class: "note", id: "pairs-absent" }, p.absent)];
+  // each pair row led by its run's cell keys and seed, so that losses can be compared pair by pair
   const runCol = p.columns.indexOf("run_id");
-  const spec = { columns: p.columns.map((c) => ({ header: c, label: c === "run_id" || c === "prompt_id" })),
-    rows: p.rows.map((r) => ({ t: r.map((v) => (v == null ? "–" : String(v))), v: r, run: runCol >= 0 ? r[runCol] : null })) };
-  return [el("h2", {}, "Pairs"), sortableTable(spec, { id: "pairs-table", keep: (row) => row.run == null || matchRun(row.run, s) })];
+  const lead = (id) => {
+    const r = X.data.runs[id] || {}, c = r.cell ? cellOf(r.cell) : null;
+    return X.data.keys.map((k) => (c ? c.labels[k.param] : r.ref ? "reference" : "–")).concat([r.seed == null ? "–" : String(r.seed)]);
+  };
+  const columns = X.data.keys.map((k) => ({ header: k.header, label: true })).concat([{ header: "seed", label: true }],
+    p.columns.map((c) => ({ header: c, label: c === "run_id" || c === "prompt_id" })));
+  const rows = p.rows.map((r) => {
+    const keys = lead(r[runCol]);
+    const numeric = keys.map((v) => (Number.isNaN(Number(v)) ? v : Number(v)));
+    return { t: keys.concat(r.map((v) => (v == null ? "–" : String(v)))), v: numeric.concat(r), run: r[runCol] };
+  });
+  const shown = rows.filter((row) => matchRun(row.run, s)).length;
+  const limit = 2000; // a DOM of more rows makes every sort slow; filters narrow it
+  return [el("h2", {}, "Pairs"), el("p", { class: "note", id: "pairs-count" }, `${shown} rows`
+    + (shown > limit ? ` (the first ${limit} in the current order; filter to see others)` : "")),
+  sortableTable({ columns, rows }, { id: "pairs-table", keep: (row) => matchRun(row.run, s), limit })];
 };

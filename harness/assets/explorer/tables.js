@@ -11,7 +11,7 @@ function compareValues(a, b) {
   return String(a).localeCompare(String(b));
 }
 
-// spec: {columns, rows: [{t: texts, v: sort values, ...}]}; opts: id, keep(row), decorate(tr, row)
+// spec: {columns, rows: [{t: texts, v: sort values, ...}]}; opts: id, keep(row), decorate(tr, row), limit
 function sortableTable(spec, opts) {
   const sort = X.sort[opts.id];
   let rows = spec.rows.filter(opts.keep);
@@ -22,6 +22,7 @@ function sortableTable(spec, opts) {
       return sort.dir * compareValues(a, b);
     });
   }
+  if (opts.limit) rows = rows.slice(0, opts.limit);
   const cls = spec.columns.map((c) => (c.label ? "lab" : "num"));
   const head = spec.columns.map((c, i) => el("th", {
     class: cls[i], title: c.description || null,
