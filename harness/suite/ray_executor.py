@@ -17,8 +17,10 @@ failure at once (retrying a bug only repeats it). A run that asks for several pr
 (`train.nproc` > 1 with `train.strategy: ddp | fsdp`) becomes a Ray Train `TorchTrainer` with that
 many workers (harness.suite.ray_train), which set up torch.distributed for it.
 
-A local instance is started on first use and shut down at the end; with --address the cluster is
-joined and left running. `import harness` never imports Ray.
+A local instance is started on first use and shut down at the end, and its workers end the moment
+the driver does (even SIGKILLed); with --address the cluster is joined and left running, and an
+address where no cluster answers is given `executor.connect_timeout_s` (30 s), then exit 2 naming
+it (Ray alone retries for ever, into its log files). `import harness` never imports Ray.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ def _end_with(driver: tuple[str, int]) -> None:
     _watched.add(driver)
     try:
         fd = os.pidfd_open(pid)
-    except OSError:  # already gone
+    except ProcessLookupError:  # already gone
         os._exit(1)
+    except OSError:  # not ours to watch (another PID namespace): Ray's own notice
+        return
 
     def watch() -> None:
         import select
@@ -86,7 +90,7 @@ START_HINT = ("start one with `ray start --head --port 6379` and pass --address 
               "machine), or leave --address out to start a local instance")
 
 
-def _join(address: str, timeout_s: float) -> None:
+def join_cluster(address: str, timeout_s: float) -> None:
     """Join a running cluster, or give up after about `timeout_s` (executor.connect_timeout_s).
     Ray alone retries an unreachable address for ever, and only into its log files: first wait
     for the address to accept a TCP connection (a head node still starting is given the time),
@@ -175,7 +179,7 @@ class RayExecutor:
         if ray.is_initialized():
             return
         if self.address:
-            _join(self.address, self.connect_timeout_s)
+            join_cluster(self.address, self.connect_timeout_s)
         else:
             from harness.threads import physical_cores
 
