@@ -31,7 +31,7 @@ The choices, with their reasons:
   GPUs than workers, the pool runs as many workers as there are GPUs (two trainings sharing a
   card would each be slower and could run out of memory), and says so.
 - **The reference cache key** holds the device type and the autocast dtype
-  (`harness.refcache.cache_key`): bf16 CUDA log-probs are never reused for an fp32 CPU run.
+  (`harness.logprobs.refcache.cache_key`): bf16 CUDA log-probs are never reused for an fp32 CPU run.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ folder); "/" or ".." in one would write outside it, and a leading "." or "_" mak
 pandas and polars dataset readers skip a Parquet part as hidden. Checking them all against one
 pattern, before any work, keeps "nothing is written outside the folder you named" true
 everywhere rather than at whichever write happens to notice last. Imports nothing heavy: dry
-runs and `harness.records` use it.
+runs and `harness.results.records` use it.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def test_pool_plan_one_gpu_per_worker_and_says_when_it_runs_fewer(monkeypatch):
 
 def test_reference_cache_key_holds_device_and_dtype():
     from harness.data.tokenize import TokenizedPair
-    from harness.refcache import cache_key
+    from harness.logprobs.refcache import cache_key
 
     pairs = [TokenizedPair(0, "p", (1, 2), (3,), (4,))]
     keys = {cache_key("fp", pairs, dtype=d, device=dev) for d in (None, torch.bfloat16) for dev in ("cpu", "cuda:0")}

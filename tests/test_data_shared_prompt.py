@@ -34,7 +34,7 @@ def _pairs(tok, n=7):
 def _both(model, pairs, pad_id):
     from harness.data.shared_prompt import collate_shared
     from harness.data.tokenize import collate
-    from harness.logps import sequence_logps
+    from harness.logprobs.logps import sequence_logps
 
     return sequence_logps(model, collate(pairs, pad_id)), sequence_logps(model, collate_shared(pairs, pad_id))
 
@@ -62,7 +62,7 @@ def test_shared_prompt_logps_and_grads_match_the_two_row_layout(tiny, impl):
 def test_rejected_tokens_never_see_the_chosen_ones(tiny):
     """Changing the chosen response after the shared prefix leaves the rejected log-probs exactly as they were."""
     from harness.data.shared_prompt import collate_shared, common_prefix
-    from harness.logps import sequence_logps
+    from harness.logprobs.logps import sequence_logps
 
     _, tok, model = tiny
     pairs = [p for p in _pairs(tok, n=8) if len(p.chosen_ids) > common_prefix(p.chosen_ids, p.rejected_ids) + 2][:3]
@@ -112,7 +112,7 @@ def test_collate_shared_layout():
 
 def test_unsupported_attention_falls_back_to_two_rows(tiny, tmp_path):
     from harness.data.shared_prompt import collate_shared
-    from harness.logps import sequence_logps, supports_shared_prompt
+    from harness.logprobs.logps import sequence_logps, supports_shared_prompt
 
     _, tok, model = tiny
     assert supports_shared_prompt(model)

@@ -62,7 +62,7 @@ def test_model_cards_come_from_the_runs_row(results):
 
 
 def test_model_card_text_names_loss_beta_lr_steps_data_and_metrics():
-    from harness.export import model_card
+    from harness.results.export import model_card
 
     row = {"run_id": "abc", "suite": "s", "name": "minor_dpo", "loss_name": "minor_dpo", "beta": 0.1,
            "lr_peak": 1e-3, "seed": 2, "steps": 100, "model": "tiny-arith-sft", "dataset": "arith", "git_sha": "deadbee",

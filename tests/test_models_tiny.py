@@ -77,7 +77,7 @@ def test_registry_and_model_dir_resolution(tmp_path):
 def test_sequence_logps_matches_a_full_forward_also_with_lora():
     from harness.data.arith import generate
     from harness.data.tokenize import IGNORE, collate, tokenize_pairs
-    from harness.logps import sequence_logps
+    from harness.logprobs.logps import sequence_logps
     from harness.models import load_causal_lm, load_tokenizer, model_dir
     from harness.models.lora import apply_lora
     from harness.trainer.config import LoraConfig, ModelConfig

@@ -52,5 +52,5 @@ def test_a_wheel_install_runs_from_anywhere(tmp_path):
     (elsewhere / "run.yaml").write_text(CONFIG)
     out = _run(venv / "bin" / "harness", "train", "run.yaml", "--out", "out", cwd=elsewhere)
     assert "completed, 2 steps" in out
-    where = _run(py, "-c", "import harness.lmeval as m; print(m.LOCAL_TASKS, m.LOCAL_TASKS.is_dir())", cwd=elsewhere)
+    where = _run(py, "-c", "import harness.evaluation.lmeval as m; print(m.LOCAL_TASKS, m.LOCAL_TASKS.is_dir())", cwd=elsewhere)
     assert "site-packages" in where and where.strip().endswith("True")

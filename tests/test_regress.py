@@ -116,7 +116,7 @@ def test_holm_controls_the_family_wise_error_of_clean_reruns(results):
     may flag anything (Welch + Holm over every cell x metric)."""
     import numpy as np
 
-    from harness.stats import holm, welch
+    from harness.analysis.stats import holm, welch
 
     rng = np.random.default_rng(0)
     alarms = 0
@@ -140,7 +140,7 @@ def test_direction_worse_ignores_improvements(results, baseline, tmp_path, varia
 def test_mismatched_grid_is_bad_input(results, baseline, tmp_path, capsys):
     partial = tmp_path / "partial"
     shutil.copytree(results, partial)
-    from harness.summary import load_results
+    from harness.analysis.frame import load_results
 
     res = load_results(results)
     cell = res.runs["cell"].iloc[0]

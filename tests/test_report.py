@@ -123,7 +123,7 @@ def results(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- summary
 def test_summary_reads_grid_runs_and_derives_metrics(results):
-    from harness.summary import aggregate, load_results
+    from harness.analysis.frame import aggregate, load_results
 
     res = load_results(results)
     assert len(res.runs) == 2 * 2 * 2 * 3 + 2 * 3  # the SFT stage row is not a grid run
@@ -172,8 +172,8 @@ def test_report_writes_all_formats_from_a_copied_folder(results, tmp_path):
 
 
 def test_main_table_rows_and_columns(results):
+    from harness.analysis.frame import aggregate, load_results
     from harness.report.table import main_table
-    from harness.summary import aggregate, load_results
 
     res = load_results(results)
     table = main_table(res, aggregate(res))
@@ -204,8 +204,8 @@ def _drop_runs(src: Path, dst: Path, drop) -> Path:
 
 
 def test_single_seed_cells_have_no_interval(results, tmp_path):
+    from harness.analysis.frame import aggregate, load_results
     from harness.report.table import main_table
-    from harness.summary import aggregate, load_results
 
     res = load_results(_drop_runs(results, tmp_path / "r", lambda c: c["train"]["seed"] != 0))
     table = main_table(res, aggregate(res))
@@ -215,8 +215,8 @@ def test_single_seed_cells_have_no_interval(results, tmp_path):
 
 # ---------------------------------------------------------------- plots
 def test_curves_legend_names_every_series_drawn_in_any_panel(results, tmp_path):
+    from harness.analysis.frame import load_results
     from harness.report.plots import curves_figure
-    from harness.summary import load_results
 
     # the SFT control only at the high learning rate: absent from the first panel (low lr, β=0.1)
     root = _drop_runs(results, tmp_path / "r", lambda c: c["name"] == "sft" and c["train"]["learning_rate"] == 2e-4)
@@ -248,8 +248,8 @@ def _errorbars(ax) -> list:
 def test_frontier_log_kl_error_bars_and_chosen_y(results):
     import matplotlib.pyplot as plt
 
+    from harness.analysis.frame import aggregate, load_results
     from harness.report.plots import frontier_figure
-    from harness.summary import aggregate, load_results
 
     res = load_results(results)
     agg = aggregate(res)
@@ -278,8 +278,8 @@ def test_frontier_log_kl_error_bars_and_chosen_y(results):
 def test_frontier_single_seed_has_points_but_no_error_bars(results, tmp_path):
     import matplotlib.pyplot as plt
 
+    from harness.analysis.frame import aggregate, load_results
     from harness.report.plots import frontier_figure
-    from harness.summary import aggregate, load_results
 
     res = load_results(_drop_runs(results, tmp_path / "r", lambda c: c["train"]["seed"] != 0))
     fig = frontier_figure(res, aggregate(res))

@@ -1,5 +1,5 @@
 """explorer.html without a browser: written beside report.html and linked from it, nothing in it
-outside the file, its verdict lines tied to their cells, its curve intervals harness.stats', the
+outside the file, its verdict lines tied to their cells, its curve intervals harness.analysis.stats', the
 same page for several folders, and the pairs table shown when a results folder has one.
 tests/test_report_explorer_browser.py drives the page itself in headless Chromium.
 """
@@ -38,8 +38,8 @@ def test_explorer_is_written_beside_the_report_and_linked(folder):
 
 
 def test_curve_interval_is_harness_stats_t_interval(folder):
-    from harness.stats import summarize
-    from harness.summary import load_results
+    from harness.analysis.frame import load_results
+    from harness.analysis.stats import summarize
 
     data = payload(folder / "explorer.html")
     res = load_results(folder)

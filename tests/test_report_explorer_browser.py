@@ -124,6 +124,12 @@ def test_deep_links_reopen_a_prompt_a_run_and_a_cell(page, folder):
     assert page.js("document.querySelector('#prompt-detail h2').textContent") == "Prompt p7"
     assert page.js("document.querySelector('.plist .item.sel').dataset.prompt") == "p7"
 
+    # a fragment keeps "+" (prompt ids such as arith:59+73+58 have them) and reads back what it wrote
+    page.js("history.replaceState(null, '', '#view=prompts&prompt=arith:59+73+58&q=a%20b%26c')")
+    assert page.js("parseState()") == {"view": "prompts", "prompt": "arith:59+73+58", "q": "a b&c"}
+    assert page.js("fragment(parseState())") == "#view=prompts&prompt=arith:59%2B73%2B58&q=a%20b%26c"
+    assert page.js("(history.replaceState(null, '', fragment(parseState())), parseState().prompt)") == "arith:59+73+58"
+
     run = next(r for r, v in data["runs"].items() if v["status"] == "diverged")
     load(page, url + f"#run={run}")
     assert page.js("document.querySelector('#runs-table tr.hl').dataset.run") == run

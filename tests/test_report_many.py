@@ -53,8 +53,8 @@ def _report(*args):
 
 
 def test_two_folders_make_one_table_with_each_folders_cells(folders, tmp_path):
-    from harness.combine import load_many
-    from harness.summary import aggregate, load_results
+    from harness.analysis.combine import load_many
+    from harness.analysis.frame import aggregate, load_results
 
     a, b = folders
     res, notes = load_many([a, b], ["suite", "model"], tmp_path)
@@ -90,7 +90,7 @@ def test_refuses_an_unknown_by_key_and_a_missing_out(folders, tmp_path):
 
 
 def test_rewards_from_different_reward_models_are_left_out(folders, tmp_path):
-    from harness.combine import load_many
+    from harness.analysis.combine import load_many
 
     a, b = folders
     other = tmp_path / "other-rm"

@@ -1,4 +1,4 @@
-"""harness.stats: the tests and intervals regress and the verdict rely on, against scipy or by hand."""
+"""harness.analysis.stats: the tests and intervals regress and the verdict rely on, against scipy or by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from harness.stats import auc_with_interval, benjamini_hochberg, holm, welch, wilson_interval
+from harness.analysis.stats import auc_with_interval, benjamini_hochberg, holm, welch, wilson_interval
 
 
 @pytest.mark.parametrize("a, b", [([1.0, 2.0, 3.0], [4.0, 5.5, 6.0]), ([0.2, 0.25, 0.21, 0.3], [0.1, 0.4, 0.3])])

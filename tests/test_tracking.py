@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.config import from_dict
-from harness.records import run_id
+from harness.results.records import run_id
 from harness.trainer import train_run
 from harness.trainer.config import RunConfig
 

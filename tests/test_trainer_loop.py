@@ -65,7 +65,7 @@ def test_minor_dpo_with_every_rejected_below_reference_updates_like_the_chosen_t
     -log sigma(beta * r_w): the rejected responses get no gradient at all."""
     from harness.data.arith import generate
     from harness.data.tokenize import collate, tokenize_pairs
-    from harness.logps import sequence_logps, split_pairs
+    from harness.logprobs.logps import sequence_logps, split_pairs
     from harness.losses import get_loss
     from harness.models import load_causal_lm, load_tokenizer, model_dir
     from harness.trainer.config import ModelConfig, TrainConfig
@@ -117,7 +117,7 @@ def test_lora_run_saves_adapter_and_merged_weights_that_agree(tmp_path):
 
     from harness.data.arith import generate
     from harness.data.tokenize import collate, tokenize_pairs
-    from harness.logps import sequence_logps
+    from harness.logprobs.logps import sequence_logps
     from harness.models import load_causal_lm, load_tokenizer
 
     cfg = make_cfg(model={"name": "tiny", "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}},

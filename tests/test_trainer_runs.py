@@ -14,8 +14,8 @@ import yaml
 
 from harness.config import from_dict, to_dict
 from harness.errors import ConfigError, HarnessError
-from harness.records import run_id as run_id_for
 from harness.results import ResultStore
+from harness.results.records import run_id as run_id_for
 from harness.trainer import train_run
 from harness.trainer.config import RunConfig
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from test_report import make_results
 
+from harness.analysis.frame import load_results
+from harness.analysis.verdict import verdict
 from harness.results.store import ResultStore
-from harness.summary import load_results
-from harness.verdict import verdict
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def measure(args) -> dict:
 
     from harness.data.shared_prompt import collate_shared
     from harness.data.tokenize import collate
-    from harness.logps import sequence_logps, split_pairs
+    from harness.logprobs.logps import sequence_logps, split_pairs
     from harness.losses import get_loss
 
     device = "cpu" if args.cpu else "cuda"

@@ -157,7 +157,7 @@ def fsdp(args, device: str, out: Path, steps: int = 5) -> dict:
     from harness.accel import autocast, dist_backend, fsdp_mp_policy
     from harness.bench.gpu import random_pairs
     from harness.data.tokenize import collate
-    from harness.logps import split_pairs
+    from harness.logprobs.logps import split_pairs
     from harness.losses import get_loss
     from harness.trainer.distributed import LogpsModule
 

@@ -46,7 +46,7 @@ def split_target(spec: str) -> tuple[str, str]:
 
 def by_run_id(results: str, spec: str) -> tuple[str, str]:
     """A run id of the results folder -> (id, its checkpoint); anything else as split_target."""
-    from harness.records import checkpoint_dir, located
+    from harness.results.records import checkpoint_dir, located
     from harness.results.store import ResultStore
 
     store = ResultStore(results)
@@ -135,7 +135,7 @@ def run(args) -> int:
 
 def summary(store, status: dict[str, str]) -> str:
     """One line per run: status and the catalogue's brief metrics with their CIs."""
-    from harness.catalogue import METRICS
+    from harness.results.catalogue import METRICS
 
     brief = [n for n in METRICS.names() if METRICS.get(n).brief]
     evals = store.read("evals")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    from harness.export import EXPORTERS
+    from harness.results.export import EXPORTERS
 
     p.add_argument("results", help="results folder, e.g. results/minordpo-arith")
     p.add_argument("--to", required=True, nargs="+", metavar="KIND [OUT]",
@@ -25,7 +25,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from harness.errors import HarnessError
-    from harness.export import export
+    from harness.results.export import export
 
     if len(args.to) > 2:
         raise HarnessError(f"harness export: --to takes a kind and at most one folder, got {' '.join(args.to)}")

@@ -15,10 +15,10 @@ LISTABLE = {
     "scorers": "harness.scoring:SCORERS",
     "executors": "harness.suite.executors:EXECUTORS",
     "loggers": "harness.tracking:LOGGERS",
-    "claims": "harness.verdict:CLAIMS",
-    "metrics": "harness.catalogue:METRICS",
+    "claims": "harness.analysis.verdict:CLAIMS",
+    "metrics": "harness.results.catalogue:METRICS",
     "reward-kinds": "harness.reward.scorer:KINDS",
-    "lmeval-backends": "harness.lmeval:LMEVAL_BACKENDS",
+    "lmeval-backends": "harness.evaluation.lmeval:LMEVAL_BACKENDS",
     "bench-workers": "harness.bench.common:WORKERS",
 }
 

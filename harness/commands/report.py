@@ -28,7 +28,7 @@ def run(args) -> int:
     by = [k.strip() for k in args.by.split(",") if k.strip()]
     first, *also = args.results
     if not also:  # one folder: --by leads nothing, but a key no run has is refused as with several
-        from harness.combine import check_by_folder
+        from harness.analysis.combine import check_by_folder
 
         check_by_folder(first, by)
     for path in write_report(first, title=args.title, metrics=metrics, plots=False if args.no_plots else None,

@@ -36,7 +36,7 @@ What it guarantees:
 
 Modules: `config` (EvalConfig), `evaluate` (orchestration), `metrics` (columns → evals rows).
 Generation backends live in `harness.generation`, scorers in `harness.scoring`, the lm-eval
-bridge in `harness.lmeval`.
+bridge in `harness.evaluation.lmeval`.
 """
 
 from __future__ import annotations

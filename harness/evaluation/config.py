@@ -34,7 +34,7 @@ def _backend(v: str) -> str | None:
 
 
 def _lmeval_backend(v: str) -> str | None:
-    from harness.lmeval import LMEVAL_BACKENDS
+    from harness.evaluation.lmeval import LMEVAL_BACKENDS
 
     return None if v in LMEVAL_BACKENDS else LMEVAL_BACKENDS.unknown_message(v)
 

@@ -124,7 +124,7 @@ class _Session:
             self.kl, reward = on.get("kl"), on.get("reward")
             self.rm = reward.rm if reward is not None else None
             if cfg.lmeval.tasks:
-                from harness.lmeval import LMEvalSession
+                from harness.evaluation.lmeval import LMEvalSession
 
                 le = cfg.lmeval
                 self.lmeval = LMEvalSession(le.tasks, backend=le.backend, batch_size=le.batch_size,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from harness.catalogue import by_source
+from harness.results.catalogue import by_source
 from harness.scoring.winrate import bootstrap_over_prompts, winrate
 
 NAN = math.nan

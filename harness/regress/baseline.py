@@ -14,7 +14,7 @@ every tested cell x metric controlled by Holm–Bonferroni (`test:`); a cell is 
 the test rejects *and* the move is larger than the metric's practical floor
 ``max(abs, rel x |baseline mean|)`` (`tolerances:`), so a significant but tiny move is not a
 regression. `direction: worse` tests one-sided in the metric's bad direction (for metrics whose
-good direction the catalogue in harness.summary does not know, such as lm-eval's, it is the same
+good direction the catalogue in harness.analysis.frame does not know, such as lm-eval's, it is the same
 as `both`). Metrics marked `exact` (failed runs) are not tested: any count change is flagged.
 Re-recording keeps the file's test settings, tolerances and expectations (they are reviewed
 text), refuses a baseline of another suite, and refuses data that breaks a stated expectation
@@ -96,7 +96,7 @@ class BaselineFile:
     recorded: str = field("", help="when it was recorded (UTC)")
     results: str = field("", help="the results folder it was recorded from")
     rm_informative: bool | None = field(None,
-        help="whether the reward model judged better than chance when recorded (None: no RM); its metrics are not tested when either side's RM is at chance (harness.summary.RMSignal)")
+        help="whether the reward model judged better than chance when recorded (None: no RM); its metrics are not tested when either side's RM is at chance (harness.analysis.frame.RMSignal)")
     test: TestSettings = field(factory=TestSettings, help="how cells are tested (Welch's t over seeds, corrected)")
     tolerances: dict[str, Tolerance] = field(factory=dict, help="per metric: the practical floor and direction")
     expectations: list[Expectation] = field(factory=list, help="stated claims that must keep holding")
@@ -140,16 +140,16 @@ def suite_identity(results_dir: Path, res) -> tuple[str, str]:
 
 
 def default_tolerance(name: str) -> Tolerance:
-    from harness.summary import metric
+    from harness.analysis.frame import metric
 
     m = metric(name)
     return Tolerance(abs=float(m.tol_abs), rel=float(m.tol_rel))
 
 
 def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, force: bool = False) -> Baseline:
+    from harness.analysis.frame import aggregate, load_results
     from harness.env import snapshot
     from harness.regress.checks import check_expectations
-    from harness.summary import aggregate, load_results
 
     results_dir, to = Path(results_dir), Path(to)
     if not reason.strip():

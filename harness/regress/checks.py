@@ -14,7 +14,7 @@
         stat: max                                # every seed, not just the mean (also: min, mean,
                                                  # ci_low / ci_high: a bound of the 95% t-interval)
 
-Keys are grid keys (`harness.summary`), with the aliases loss, beta, lr, variant. For `than`,
+Keys are grid keys (`harness.analysis.frame`), with the aliases loss, beta, lr, variant. For `than`,
 the other cell is the one matching its `where` that agrees with the checked cell on every other
 key that distinguishes the candidates: an SFT control run at one β is compared with every β,
 one run per learning rate is matched on the learning rate. Zero or several candidates, an
@@ -27,7 +27,7 @@ import dataclasses
 import math
 import operator
 
-from harness.cells import grid_cells, partner, select
+from harness.analysis.cells import grid_cells, partner, select
 from harness.errors import HarnessError
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -57,7 +57,7 @@ def _stat(row: dict, stat: str) -> float:
 
 def check_expectations(file, res, agg) -> list[CheckResult]:
     """Evaluate `file.expectations` (a BaselineFile) on results `res` aggregated as `agg`."""
-    from harness.summary import display_keys
+    from harness.analysis.frame import display_keys
 
     keys = list(res.keys)
     shown = display_keys(res)  # loss.name is implied by the variant name: name a cell by what identifies it

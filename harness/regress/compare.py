@@ -127,9 +127,9 @@ def _beyond_floor(d: Delta, alternative: str) -> bool:
 
 
 def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
+    from harness.analysis.frame import aggregate, cell_id, display_keys, load_results, metric, plain
+    from harness.analysis.stats import benjamini_hochberg, holm, welch
     from harness.regress.baseline import default_tolerance, suite_identity
-    from harness.stats import benjamini_hochberg, holm, welch
-    from harness.summary import aggregate, cell_id, display_keys, load_results, metric, plain
 
     baseline = load_baseline(baseline_dir)
     res = load_results(results_dir)
@@ -193,6 +193,6 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
 
 
 def _std(values) -> float:
-    from harness.stats import std
+    from harness.analysis.stats import std
 
     return std(values)

@@ -3,7 +3,7 @@
     paths = write_report("results/minordpo-arith")   # report.md, report.tex, report.html, explorer.html, *.png
 
 Everything shown is derived from `runs`, `steps`, `scores`, `evals` and `lmeval` rows (see
-`harness.summary`), so a results folder copied anywhere renders the same report. Options (title,
+`harness.analysis.frame`), so a results folder copied anywhere renders the same report. Options (title,
 metric columns, plots on/off) come from the suite's `report:` block, read from the folder's
 `suite.json` when the runner left one, else from the arguments.
 """
@@ -30,14 +30,14 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
                  out: str | Path | None = None) -> list[Path]:
     """`sections`: [(heading, lines)] shown before the tables in md and html (e.g. a verdict).
     `also`: more results folders, compared in one report written to `out` (cells led by `by`)."""
+    from harness.analysis.frame import aggregate, load_results, main_columns, metric
     from harness.report import plots as plotting
     from harness.report.render import html_page, render_latex, render_markdown, render_markdown_section
     from harness.report.table import main_table, runs_table
-    from harness.summary import aggregate, load_results, main_columns, metric
 
     notes: list[str] = []
     if also:
-        from harness.combine import load_many
+        from harness.analysis.combine import load_many
 
         if out is None:
             raise HarnessError("harness report with several folders needs --out DIR for the combined report")
@@ -116,7 +116,7 @@ def _shared_options(roots: list[Path]) -> dict:
 
 def verdict_sections(res, agg, opts: dict) -> list[tuple[str, list[str]]]:
     """The report's opening: the suite's claims tested on these results, then what they cannot show."""
-    from harness.verdict import verdict
+    from harness.analysis.verdict import verdict
 
     claims = opts.get("claims") or []
     if not claims:

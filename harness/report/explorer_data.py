@@ -4,8 +4,8 @@
 
 The tables are the report's own `Table`s (harness.report.table: the same texts, mean ± 95% CI),
 the verdict lines are the report's, and their cells are chosen by the claims' `where`/`than`
-with harness.cells (as harness.verdict chooses them). The curves' seed intervals are
-harness.stats.t_interval's (t over seeds), computed per step in one pass. Generations, scores and
+with harness.analysis.cells (as harness.analysis.verdict chooses them). The curves' seed intervals are
+harness.analysis.stats.t_interval's (t over seeds), computed per step in one pass. Generations, scores and
 the optional `pairs` table are read with the store, as every other reader does. Nothing here
 formats for a browser: explorer.py packs it, the JavaScript under harness/assets/explorer draws.
 """
@@ -16,9 +16,9 @@ import json
 import math
 import re
 
-from harness.cells import fmt_value, grid_cells, key_header, partner, select
+from harness.analysis.cells import fmt_value, grid_cells, key_header, partner, select
+from harness.analysis.frame import display_keys, metric
 from harness.errors import HarnessError
-from harness.summary import display_keys, metric
 
 # the `steps` columns drawn as curves, with the names the README uses for them
 CURVES = [("logratio_chosen", "r_w"), ("logratio_rejected", "r_l"), ("reward_margin", "margin"),
@@ -158,12 +158,12 @@ def _run_metrics(res) -> dict:
 
 
 def curves(res, by_id) -> dict:
-    """Per cell and split: mean and 95% t-interval over seeds at every step (harness.stats.t_interval,
+    """Per cell and split: mean and 95% t-interval over seeds at every step (harness.analysis.stats.t_interval,
     in one vectorised pass: `n` finite values, mean ± t(n-1) * sd / sqrt(n), none below 2 seeds);
     per run and split: its own values."""
     import numpy as np
 
-    from harness.stats import t_quantile
+    from harness.analysis.stats import t_quantile
 
     cols = [c for c, _ in CURVES if c in res.steps]
     steps = res.steps.merge(res.runs[["run_id", "cell"]], on="run_id")

@@ -15,8 +15,8 @@ import dataclasses
 import json
 import math
 
-from harness.cells import fmt_value, key_header  # noqa: F401  (re-exported for the plots)
-from harness.summary import Results, display_keys, main_columns, metric
+from harness.analysis.cells import fmt_value, key_header  # noqa: F401  (re-exported for the plots)
+from harness.analysis.frame import Results, display_keys, main_columns, metric
 
 DASH = "–"
 

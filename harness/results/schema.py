@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from harness.catalogue import STEP_COLUMNS
+from harness.results.catalogue import STEP_COLUMNS
 
 SCHEMA_VERSION = 2
 

@@ -25,7 +25,7 @@ reached 0.895 on held-out pairs, yet ranked the suite's generations *against* th
 probability mass from both responses to sequences it never saw, and the log-ratio rewards
 exactly those. A reference-free reward (SimPO's mean log-likelihood) cannot reward mass that is
 not there. The evaluation therefore also reports how well the reward model agrees with the
-verifier on the generations it scores (harness.summary.RMSignal), where a verifier exists.
+verifier on the generations it scores (harness.analysis.frame.RMSignal), where a verifier exists.
 It is trained on pairs disjoint from the evaluation prompts (another split and seed), and its
 held-out pairwise accuracy is stored next to every score it gives (`rm_heldout_accuracy`).
 

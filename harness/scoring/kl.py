@@ -7,7 +7,7 @@ The mean over samples y ~ pi is a Monte-Carlo estimate of KL(pi || pi_ref) for t
 distribution; it is unbiased only for samples drawn at temperature 1 (greedy or tempered samples
 still give the per-sample log-ratio, a useful drift measure, but not the KL itself). The
 completion's token ids are scored exactly as generated (EOS included when it stopped), under the
-prompt ids the generator saw, in float32 with `harness.logps.sequence_logps`: the trainer's code.
+prompt ids the generator saw, in float32 with `harness.logprobs.logps.sequence_logps`: the trainer's code.
 
 The reference model stays loaded across runs; the policy is loaded per run.
 """
@@ -73,7 +73,7 @@ def completion_logps(model, prompt_ids: Sequence[Sequence[int]], completion_ids:
     import torch
 
     from harness.data.tokenize import IGNORE
-    from harness.logps import sequence_logps
+    from harness.logprobs.logps import sequence_logps
 
     out = [0.0] * len(prompt_ids)
     todo = sorted((i for i in range(len(prompt_ids)) if len(completion_ids[i])),

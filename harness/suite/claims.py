@@ -2,11 +2,11 @@
 
     check_claims(suite)   # ConfigError naming report.claims[N].metric / .where.KEY / .than.KEY / .by[i]
 
-The verdict (harness.verdict) tests each claim on the results at the end of the suite; a claim
+The verdict (harness.analysis.verdict) tests each claim on the results at the end of the suite; a claim
 whose metric does not exist, or whose `where:` names a variant or axis value the grid does not
 have, used to train the whole suite and then show "? ... no cell has ...". Here the grid is
 expanded (cheap: configs only, no torch) and every claim is held against it: the metric must be
-in the catalogue (harness.catalogue, or an lm-eval result `lmeval/TASK/METRIC`), and every key of
+in the catalogue (harness.results.catalogue, or an lm-eval result `lmeval/TASK/METRIC`), and every key of
 `where` / `than` / `by` must be a run key, with a value that some run has (`max` and `min` stand
 for the largest and smallest). Each mistake is named where it is, with "did you mean".
 """
@@ -38,7 +38,7 @@ def check_claims(suite) -> None:
 
 
 def _check_metric(name: str, suite, where: str) -> None:
-    from harness.catalogue import METRICS
+    from harness.results.catalogue import METRICS
 
     if name.startswith("lmeval/"):  # lm-eval's own names: known only once a task has run
         return
@@ -50,9 +50,9 @@ def _check_metric(name: str, suite, where: str) -> None:
 
 def _run_values(suite) -> dict[str, list[Any]]:
     """Every flattened run key of the grid's runs -> its distinct values, in first-seen order."""
+    from harness.analysis.frame import flatten
     from harness.config import to_dict
     from harness.suite.grid import expand
-    from harness.summary import flatten
 
     values: dict[str, list[Any]] = {}
     for run in expand(suite).runs:
@@ -64,7 +64,7 @@ def _run_values(suite) -> dict[str, list[Any]]:
 
 
 def _known_key(raw: str, values: dict, where: str) -> str:
-    from harness.cells import ALIASES, key_of
+    from harness.analysis.cells import ALIASES, key_of
 
     key = key_of(raw)
     if key in values:
@@ -88,7 +88,7 @@ def _check_key_value(raw: str, want: Any, values: dict, where: str) -> None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    from harness.cells import same
+    from harness.analysis.cells import same
 
     if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
         return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

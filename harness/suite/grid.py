@@ -21,7 +21,7 @@ import itertools
 from typing import Any
 
 from harness.config import from_dict, to_dict
-from harness.records import run_id
+from harness.results.records import run_id
 from harness.suite.spec import Suite
 from harness.trainer.config import RunConfig
 

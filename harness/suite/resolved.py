@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.config import to_dict
 from harness.hashing import content_hash
-from harness.records import checkpoint_dir, has_checkpoint
+from harness.results.records import checkpoint_dir, has_checkpoint
 from harness.suite import reward_stage, status
 from harness.suite.grid import Plan, PlannedRun, expand
 from harness.suite.spec import Suite

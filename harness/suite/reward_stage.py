@@ -112,7 +112,7 @@ def sft_checkpoint(results: str | Path) -> Path:
     means to `harness train-rm --results DIR`."""
     import json
 
-    from harness.records import checkpoint_dir, has_checkpoint
+    from harness.results.records import checkpoint_dir, has_checkpoint
 
     doc = Path(results) / "suite.json"
     if not doc.is_file():

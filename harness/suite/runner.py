@@ -24,13 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import records
 from harness.atomic import write_text_atomic
 from harness.config import to_dict
 from harness.errors import HarnessError
 from harness.names import check_name
-from harness.records import Status, checkpoint_dir, has_checkpoint, runs_row
+from harness.results import records
 from harness.results.lock import check_out, out_lock
+from harness.results.records import Status, checkpoint_dir, has_checkpoint, runs_row
 from harness.results.store import ResultStore
 from harness.suite import reward_stage as rm
 from harness.suite import status

@@ -42,13 +42,13 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.verdict import ClaimSpec
 from harness.config import check, field, from_dict, load_yaml, nonnegative, to_dict
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
 from harness.hashing import content_hash
 from harness.tracking import LoggerSpec, check_loggers
 from harness.trainer.config import RunConfig
-from harness.verdict import ClaimSpec
 
 F = dataclasses.field
 
@@ -66,9 +66,9 @@ class ReportOptions:
     title: str = field("", help="default: the suite name")
     enabled: bool = field(True, help="`harness run` writes the report when the suite finishes")
     metrics: list[str] = field(factory=list,
-        help="main-table columns (names from harness.summary); empty: all with data")
+        help="main-table columns (names from harness.analysis.frame); empty: all with data")
     plots: bool = field(True, help="write curves.png and frontier.png")
-    claims: list[ClaimSpec] = field(factory=list, help="the verdict the report opens with (harness.verdict)")
+    claims: list[ClaimSpec] = field(factory=list, help="the verdict the report opens with (harness.analysis.verdict)")
     caveats: list[str] = field(factory=list, help="what the suite cannot show, stated under the verdict")
 
 

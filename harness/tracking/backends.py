@@ -100,7 +100,7 @@ class MLflow:
         else:
             tags = {self.TAG: info.run_id, "mlflow.runName": info.title, **{f"harness.{k}": v for k, v in info.tags.items()}}
             self.run_id = self.client.create_run(exp_id, tags=tags, run_name=info.title).info.run_id
-            from harness.summary import flatten
+            from harness.analysis.frame import flatten
 
             params = {k: str(v)[:500] for k, v in flatten(config).items()}
             for i in range(0, len(params), 100):  # MLflow takes at most 100 params a batch

@@ -1,4 +1,4 @@
-"""Training: `train_run(cfg, out_dir) -> RunResult` (run ids: `harness.records.run_id`).
+"""Training: `train_run(cfg, out_dir) -> RunResult` (run ids: `harness.results.records.run_id`).
 
     from harness.trainer import train_run
     from harness.trainer.config import RunConfig

@@ -11,10 +11,10 @@ scaled by world / global size, so that DDP's mean over ranks is exactly the one-
 over the global batch, and the update is the same. Step metrics are sums reduced across ranks
 (`all_reduce`) before the means are taken, so what rank 0 writes is the global batch's. Rank 0
 alone writes Parquet rows and checkpoints. The reference log-probs are computed once: each rank
-its shard of the pairs, summed into every rank's copy, cached by rank 0 (harness.refcache).
+its shard of the pairs, summed into every rank's copy, cached by rank 0 (harness.logprobs.refcache).
 
 Why a wrapper module: the trainer computes log-probs through the decoder and only the scored
-positions of the LM head (harness.logps), not through `model.forward`; DDP synchronises gradients
+positions of the LM head (harness.logprobs.logps), not through `model.forward`; DDP synchronises gradients
 of what runs inside *its* forward, so that whole computation is one module's forward.
 Collectives time out (`TIMEOUT_S`): a crashed rank makes the others fail, never hang.
 """
@@ -121,7 +121,7 @@ class LogpsModule(torch.nn.Module):
         self.model = model
 
     def forward(self, batch: dict):
-        from harness.logps import sequence_logps
+        from harness.logprobs.logps import sequence_logps
 
         out = sequence_logps(self.model, batch)
         return out.logps, out.tokens

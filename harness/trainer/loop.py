@@ -24,7 +24,7 @@ import torch
 from harness.accel import autocast
 from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import batches, collate
-from harness.logps import sequence_logps, split_pairs
+from harness.logprobs.logps import sequence_logps, split_pairs
 from harness.results.schema import renames
 from harness.trainer.checkpoint import load_state, save_state
 from harness.trainer.distributed import LogpsModule, gather_train_state, restore_train_state, wrap

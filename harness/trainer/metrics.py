@@ -5,7 +5,7 @@
     row = acc.reduce(extra={"grad_norm": norm})                            # one .tolist()
 
 Definitions (means over the pairs of the step; r = policy - reference summed log-probs; the
-column names and meanings are harness.catalogue.STEP_COLUMNS):
+column names and meanings are harness.results.catalogue.STEP_COLUMNS):
   loss                      per-pair loss
   logratio_chosen/rejected  r_w, r_l (unscaled)
   reward_margin             chosen_reward - rejected_reward as the loss reports them (beta * h)
@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from harness.catalogue import STEP_COLUMNS
+from harness.results.catalogue import STEP_COLUMNS
 
 KEYS = tuple(STEP_COLUMNS)  # the catalogue's step columns, in the order `add` stacks them
 assert KEYS[5:7] == ("frac_rejected_above_ref", "frac_chosen_below_ref")  # `add` blanks these without a reference

@@ -5,7 +5,7 @@
     result.status, result.checkpoint          # "completed", results/x/checkpoints/<run_id>/final
 
 Contract (the suite runner and the benchmark rely on it):
-- the run id defaults to `harness.records.run_id(cfg)`, the content hash of the resolved config;
+- the run id defaults to `harness.results.records.run_id(cfg)`, the content hash of the resolved config;
 - bad config, data or model raise a HarnessError before any training;
 - a run that diverges returns status "diverged" with the step; any other exception during the
   run returns status "failed" with the error text; neither propagates;
@@ -22,10 +22,9 @@ import time
 import traceback
 from pathlib import Path
 
-from harness import records
 from harness.notices import warn
-from harness.records import runs_row
-from harness.results import ResultStore
+from harness.results import ResultStore, records
+from harness.results.records import runs_row
 from harness.threads import physical_cores, torch_threads
 
 
@@ -45,7 +44,7 @@ class RunResult:
 def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str = "",
               reference_dir: str | None = None) -> RunResult:
     """Train `cfg`, write its `runs` and `steps` rows under `out_dir`, return the outcome."""
-    from harness.records import run_dir
+    from harness.results.records import run_dir
     from harness.trainer.checkpoint import clear_state, save_final
     from harness.trainer.distributed import full_state_dict, hold_stop_signal
     from harness.trainer.loop import Loop
@@ -115,14 +114,14 @@ def _trackers(cfg, out_dir, run_id: str, suite: str):
 def _runs_row(cfg, result: RunResult, session, suite: str, out_dir) -> dict:
     import torch
 
-    from harness.records import portable
+    from harness.results.records import portable
 
     return runs_row(
         cfg, run_id=result.run_id, suite=suite, status=result.status, steps=result.steps,
         diverged_step=result.diverged_step, wall_s=result.wall_s, ref_cache_hit=result.ref_cache_hit,
         error=result.error,
         # beyond the contract: where things came from and went
-        # paths inside the results folder are stored relative to it (harness.records.portable)
+        # paths inside the results folder are stored relative to it (harness.results.records.portable)
         checkpoint=portable(result.checkpoint, out_dir), model_dir=portable(session.model_path, out_dir),
         reference=portable(session.reference, out_dir) if session.reference != "initial policy" else session.reference,
         n_train=len(session.data.train), n_eval=len(session.data.eval),

@@ -19,11 +19,11 @@ from harness.accel import compute_dtype, resolve_device
 from harness.config import to_dict
 from harness.errors import ConfigError
 from harness.hashing import canonical_json
-from harness.logps import supports_shared_prompt
+from harness.logprobs.logps import supports_shared_prompt
+from harness.logprobs.refcache import RefLogps, model_fingerprint, reference_logps
 from harness.losses import get_loss
 from harness.models.custom_code import check_custom_code
 from harness.models.load import load_causal_lm, load_tokenizer, model_dir
-from harness.refcache import RefLogps, model_fingerprint, reference_logps
 from harness.threads import set_threads
 from harness.trainer.data import RunData, load_run_pairs, tokenize_run
 from harness.trainer.distributed import Dist, launched_world

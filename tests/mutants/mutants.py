@@ -51,9 +51,9 @@ def dpop_sign() -> None:
 def wrong_reference() -> None:
     import functools
 
+    from harness.logprobs.refcache import model_fingerprint
     from harness.models.load import load_causal_lm
     from harness.models.tiny import build
-    from harness.refcache import model_fingerprint
     from harness.trainer import setup
 
     original = setup.reference_logps

@@ -7,7 +7,7 @@
     res.metrics       # long frame: run_id, metric, value
     agg = aggregate(res)   # one row per (cell, metric): n, mean, std, ci_low, ci_high (over seeds)
 
-Metric names, sources and meanings live in one place, the catalogue (harness.catalogue); this
+Metric names, sources and meanings live in one place, the catalogue (harness.results.catalogue); this
 module reads the sources it names and aggregates, so report, verdict and regress always agree:
 - `runs`: `diverged` (1/0) and `failed` (1/0), summed over seeds;
 - `steps`: the final value of each catalogued steps column (`final_logratio_chosen`, ...);
@@ -27,9 +27,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.catalogue import METRICS, Metric, by_source, metric  # noqa: F401  (Metric, metric: re-exported)
 from harness.errors import HarnessError
-from harness.records import FINISHED
+from harness.results.catalogue import METRICS, Metric, by_source, metric  # noqa: F401  (Metric, metric: re-exported)
+from harness.results.records import FINISHED
 
 # the main table, in the catalogue's order (only columns with data are shown)
 MAIN_COLUMNS = [m.name for m in sorted((m for m in (METRICS.get(n) for n in METRICS.names()) if m.main is not None),
@@ -124,7 +124,7 @@ def grid_runs(root: Path):
 
 
 def load_results(root: str | Path) -> Results:
-    """One results folder (several: harness.combine.load_many)."""
+    """One results folder (several: harness.analysis.combine.load_many)."""
     root = Path(root)
     store, runs, config = grid_runs(root)
     keys = cell_keys(config)
@@ -150,7 +150,7 @@ def cell_runs(runs, config, keys: list[str]):
 
 def rm_signal(store) -> RMSignal | None:
     """The reward model's held-out accuracy as `evals` recorded it (one RM scores a whole suite)."""
-    from harness.stats import wilson_interval
+    from harness.analysis.stats import wilson_interval
 
     evals = store.read("evals")
     if evals.empty or "metric" not in evals:
@@ -166,7 +166,7 @@ def rm_signal(store) -> RMSignal | None:
 
 def auc_interval(scores) -> tuple[float, float, float]:
     """AUC of `reward` separating `correct` from wrong samples, with a Hanley–McNeil 95% interval."""
-    from harness.stats import auc_with_interval
+    from harness.analysis.stats import auc_with_interval
 
     if scores.empty or not {"reward", "correct"} <= set(scores.columns):
         return math.nan, math.nan, math.nan
@@ -258,7 +258,7 @@ def aggregate(res: Results):
     """One row per (cell, metric): the cell's key values, n, mean, std, ci_low, ci_high, values."""
     import pandas as pd
 
-    from harness.stats import finite, summarize
+    from harness.analysis.stats import finite, summarize
 
     merged = res.metrics.merge(res.runs[["run_id", "cell"] + res.keys], on="run_id")
     out = []

@@ -115,7 +115,7 @@ def dataset_card(results: Path, dd, suite: dict, pd) -> str:
 @EXPORTERS.register("model-cards")
 def model_cards(results: Path, to: Path | None) -> list[Path]:
     """A README.md model card in each completed run's checkpoint folder (or under TO/<run_id>/)."""
-    from harness.records import checkpoint_dir, located
+    from harness.results.records import checkpoint_dir, located
 
     t = _tables(results)
     runs, evals = _plain(t["runs"]), _plain(t["evals"])

@@ -1,11 +1,11 @@
 """Selecting grid cells by their key values: what expectations (harness.regress) and verdict
-claims (harness.verdict) say "at every β", "the high learning rate" or "the SFT control" with.
+claims (harness.analysis.verdict) say "at every β", "the high learning rate" or "the SFT control" with.
 
     cells = grid_cells(res)                                   # [{"name": "dpo", "loss.beta": 0.1, ..., "_cell": id}]
     select(cells, {"variant": "dpo", "lr": "max"}, res.keys, "my claim")     # every DPO cell at the highest lr
     partner(cells, cell, {"variant": "sft"}, res.keys, "my claim")           # the control cell to compare with
 
-Keys are grid keys (`harness.summary`), with the aliases loss, beta, lr, variant; a value `max`
+Keys are grid keys (`harness.analysis.frame`), with the aliases loss, beta, lr, variant; a value `max`
 or `min` picks the extreme value of that key among the cells selected so far. The partner of a
 cell is the one cell matching `where` that agrees with it on every other key that distinguishes
 the candidates: an SFT control run at one β pairs with every β, a control per learning rate pairs
@@ -83,6 +83,6 @@ def fmt_value(v: Any) -> str:
 
 
 def key_header(key: str) -> str:
-    from harness.summary import KEY_HEADERS
+    from harness.analysis.frame import KEY_HEADERS
 
     return KEY_HEADERS.get(key, key)

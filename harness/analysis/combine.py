@@ -29,7 +29,7 @@ STATUS_METRICS = {"diverged", "failed"}
 def load_many(roots, by: list[str], out: str | Path):
     import pandas as pd
 
-    from harness import summary as sm
+    from harness.analysis import frame as sm
 
     roots = [Path(r) for r in roots]
     if len(set(map(str, (r.resolve() for r in roots)))) < len(roots):
@@ -92,7 +92,7 @@ def check_by(by: list[str], config) -> list[str]:
 
 def check_by_folder(root: str | Path, by: list[str]) -> None:
     """`--by` with one folder leads no comparison, but a key no run has is still a mistake to name."""
-    from harness import summary as sm
+    from harness.analysis import frame as sm
 
     _, runs, config = sm.grid_runs(Path(root))
     check_by(by, config.assign(suite=runs["suite"].values))

@@ -30,7 +30,7 @@ from harness.accel import autocast
 from harness.data.shared_prompt import collate_shared
 from harness.data.tokenize import TokenizedPair, batches, collate
 from harness.hashing import content_hash, file_hash
-from harness.logps import sequence_logps, split_pairs, supports_shared_prompt
+from harness.logprobs.logps import sequence_logps, split_pairs, supports_shared_prompt
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json")
 

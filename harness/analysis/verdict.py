@@ -23,9 +23,9 @@ Two kinds (registry `CLAIMS`):
   per-prompt differences' standard error is added in quadrature (Welch–Satterthwaite degrees of
   freedom), so the claim is about the task, not just these 128 questions. An interval that
   excludes 0 shows a difference; one that includes 0 shows none, and the line says so.
-The cell `than` pairs with follows harness.cells.partner (an SFT control without β pairs with
+The cell `than` pairs with follows harness.analysis.cells.partner (an SFT control without β pairs with
 every β of the other side). Claims about metrics the reward model produces are "not a finding"
-while the reward model is at chance (harness.summary.RMSignal). Every number comes from the
+while the reward model is at chance (harness.analysis.frame.RMSignal). Every number comes from the
 Parquet tables; nothing is parsed from logs.
 """
 
@@ -35,7 +35,7 @@ import dataclasses
 import math
 from typing import Any, Literal
 
-from harness.cells import grid_cells, label, partner, select
+from harness.analysis.cells import grid_cells, label, partner, select
 from harness.config import field
 from harness.registry import Registry
 
@@ -46,7 +46,7 @@ F = dataclasses.field
 class ClaimSpec:
     text: str = field(help="the claim as the report states it")
     kind: Literal["sign", "difference"] = field(help="sign: the metric's side of `value` in every cell; difference: paired difference of two sides")
-    metric: str = field(help="a metric name of harness.summary (e.g. final_logratio_chosen, verifier_accuracy)")
+    metric: str = field(help="a metric name of harness.analysis.frame (e.g. final_logratio_chosen, verifier_accuracy)")
     where: dict[str, Any] = field(factory=dict, help="the cells claimed about (difference: the first side)")
     than: dict[str, Any] | None = field(None, help="difference: the second side's cells")
     op: Literal["<", ">"] = field(">", help="sign: the claimed side of `value`")
@@ -90,8 +90,8 @@ CLAIMS: Registry = Registry("claim kind")
 
 def verdict(res, claims: list, agg=None) -> list[Finding]:
     """The findings of `claims` (ClaimSpecs, or plain dicts as suite.json holds them)."""
+    from harness.analysis.frame import aggregate
     from harness.config import from_dict
-    from harness.summary import aggregate
 
     specs = [c if isinstance(c, ClaimSpec) else from_dict(ClaimSpec, c, source="report.claims") for c in claims]
     ctx = _Context(res, aggregate(res) if agg is None else agg)
@@ -126,20 +126,20 @@ class _Context:
         return self._scores
 
     def no_signal(self, metric: str) -> bool:
-        from harness.summary import metric as catalogue
+        from harness.analysis.frame import metric as catalogue
 
         return catalogue(metric).needs_rm and (self.res.rm is None or not self.res.rm.informative)
 
 
 def _fmt_cell(cell: dict, keys: list[str]) -> str:
-    from harness.cells import fmt_value, key_header
+    from harness.analysis.cells import fmt_value, key_header
 
     return ", ".join(f"{key_header(k)}={fmt_value(v)}" for k, v in label(cell, keys).items())
 
 
 @CLAIMS.register("sign")
 def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
-    from harness.summary import display_keys
+    from harness.analysis.frame import display_keys
 
     if ctx.no_signal(c.metric):
         return Finding(c, "no signal", "the reward model is at chance")
@@ -174,14 +174,14 @@ def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
 
 
 def _key(k: str) -> str:
-    from harness.cells import key_of
+    from harness.analysis.cells import key_of
 
     return key_of(k)
 
 
 @CLAIMS.register("difference")
 def difference_claim(c: ClaimSpec, ctx: _Context) -> Finding:
-    from harness.cells import fmt_value, key_header
+    from harness.analysis.cells import fmt_value, key_header
 
     if ctx.no_signal(c.metric):
         return Finding(c, "no signal", "the reward model is at chance")
@@ -217,7 +217,7 @@ def difference_claim(c: ClaimSpec, ctx: _Context) -> Finding:
 
 def _paired(ctx: _Context, metric: str, pairs: list[tuple[dict, dict]]) -> Estimate | None:
     """Paired difference of `metric` between the two sides of `pairs`, per seed, averaged over pairs."""
-    from harness.stats import mean, std, t_quantile
+    from harness.analysis.stats import mean, std, t_quantile
 
     diffs = []
     for s in ctx.seeds:

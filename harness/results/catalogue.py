@@ -1,13 +1,13 @@
 """The metric catalogue: every metric the harness reports, with where it comes from and how it is judged.
 
-    from harness.catalogue import METRICS, metric
+    from harness.results.catalogue import METRICS, metric
     metric("verifier_accuracy").header          # "verifier acc"
     metric("lmeval/harness_arith/exact_match,none")   # lm-eval results get a generic entry
 
 One entry per metric, after lm-eval's `register_metric`: its source and column, how a run's and a
 cell's value are aggregated, its table header and good direction, its default regression floor.
 The code that produces a source reads the catalogue to know what to write, and everything
-downstream (harness.summary, report, verdict, regress) only reads and aggregates what an entry
+downstream (harness.analysis.frame, report, verdict, regress) only reads and aggregates what an entry
 says. Adding a metric is one entry here plus its computation where its source is produced.
 
 Sources:

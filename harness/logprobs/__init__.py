@@ -1,0 +1,2 @@
+"""Log-probabilities: per-sequence log-probs of a batch (`logps`) and the reference cache (`refcache`).
+"""
