@@ -1,4 +1,5 @@
-"""Selecting grid cells by their key values: what expectations (harness.regress) and verdict
+"""Grid cells: which config keys make a cell (`cell_keys`, `cell_id`, `display_keys`), and
+selecting cells by their key values: what expectations (harness.regress) and verdict
 claims (harness.analysis.verdict) say "at every β", "the high learning rate" or "the SFT control" with.
 
     cells = grid_cells(res)                                   # [{"name": "dpo", "loss.beta": 0.1, ..., "_cell": id}]
@@ -21,6 +22,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 
+# keys that never identify a cell: paths and machine placement
+IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
+KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
+KEY_HEADERS = {"name": "variant", "loss.name": "loss", "loss.beta": "β", "train.learning_rate": "lr"}
 ALIASES = {"loss": "loss.name", "beta": "loss.beta", "lr": "train.learning_rate",
            "learning_rate": "train.learning_rate", "variant": "name"}
 
@@ -83,6 +88,35 @@ def fmt_value(v: Any) -> str:
 
 
 def key_header(key: str) -> str:
-    from harness.analysis.frame import KEY_HEADERS
-
     return KEY_HEADERS.get(key, key)
+
+
+def cell_keys(config) -> list[str]:
+    """Config keys that vary across runs, minus seeds and paths: what a table row is."""
+    varying = [c for c in config.columns if config[c].astype(str).nunique(dropna=False) > 1]
+    keys = [c for c in varying if c not in IGNORED_KEYS and c.rsplit(".", 1)[-1] != "seed"]
+    return sorted(keys, key=lambda k: (KEY_ORDER.index(k) if k in KEY_ORDER else len(KEY_ORDER), k))
+
+
+def display_keys(res) -> list[str]:
+    """Cell keys of `res` (a harness.analysis.frame.Results) to show: a key that is a function of an earlier shown key (loss.name given the
+    variant name) adds nothing and is dropped."""
+    shown: list[str] = []
+    runs = res.runs.astype({k: str for k in res.keys})
+    for k in res.keys:
+        if not any(runs.groupby(s)[k].nunique().max() <= 1 for s in shown):
+            shown.append(k)
+    return shown
+
+
+def plain(v: Any) -> Any:
+    """numpy scalar -> Python, NaN -> None: cell key values compare and serialise the same
+    whether they come from the runs table or a baseline's Parquet."""
+    if hasattr(v, "item"):
+        v = v.item()
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def cell_id(values) -> str:
+    """Identity of a grid cell: its key values, in key order, as JSON."""
+    return json.dumps([plain(v) for v in values], default=str)

@@ -29,7 +29,9 @@ STATUS_METRICS = {"diverged", "failed"}
 def load_many(roots, by: list[str], out: str | Path):
     import pandas as pd
 
+    from harness.analysis import cells, signal
     from harness.analysis import frame as sm
+    from harness.results import catalogue
 
     roots = [Path(r) for r in roots]
     if len(set(map(str, (r.resolve() for r in roots)))) < len(roots):
@@ -46,7 +48,7 @@ def load_many(roots, by: list[str], out: str | Path):
         parts.append((root, store, runs, config))
     config = pd.concat([p[3] for p in parts], ignore_index=True)
     by_keys = check_by(by, config)
-    keys = by_keys + [k for k in sm.cell_keys(config.drop(columns=["suite"])) if k not in by_keys]
+    keys = by_keys + [k for k in cells.cell_keys(config.drop(columns=["suite"])) if k not in by_keys]
     runs = sm.cell_runs(pd.concat([p[2] for p in parts], ignore_index=True), config, keys)
     steps, metrics, refs = [], [], {}
     for root, store, r, _ in parts:
@@ -65,11 +67,11 @@ def load_many(roots, by: list[str], out: str | Path):
     only = sorted(set(metrics["metric"]) - common - STATUS_METRICS)
     if only:
         notes.append(f"Only in some folders (empty elsewhere): {', '.join(only)}.")
-    signals = [sm.rm_signal(store) for _, store, _, _ in parts]
+    signals = [signal.rm_signal(store) for _, store, _, _ in parts]
     judges = {_judge(store) for _, store, _, _ in parts}
     rm = signals[0]
     if len(judges) > 1 or len({_sig(s) for s in signals}) > 1:
-        dropped = sorted(m for m in set(metrics["metric"]) if sm.metric(m).needs_rm)
+        dropped = sorted(m for m in set(metrics["metric"]) if catalogue.metric(m).needs_rm)
         metrics = metrics[~metrics["metric"].isin(dropped)]
         rm = None
         notes.append("Reward-model metrics are left out (" + ", ".join(dropped) + "): the folders were scored by "

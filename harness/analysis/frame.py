@@ -1,4 +1,4 @@
-"""Per-run metrics and grid cells, derived from a results folder's Parquet tables only.
+"""Results as frames: load a folder's Parquet tables, extract per-run metrics, aggregate per cell.
 
     res = load_results("results/minordpo-arith")
     res.runs          # one row per grid run: run_id, status, cell, and its flattened config keys
@@ -7,8 +7,9 @@
     res.metrics       # long frame: run_id, metric, value
     agg = aggregate(res)   # one row per (cell, metric): n, mean, std, ci_low, ci_high (over seeds)
 
-Metric names, sources and meanings live in one place, the catalogue (harness.results.catalogue); this
-module reads the sources it names and aggregates, so report, verdict and regress always agree:
+Cell identity (which keys make a cell) is harness.analysis.cells; the reward model's signal is
+harness.analysis.signal. Metric names, sources and meanings live in one place, the catalogue
+(harness.results.catalogue); this module reads the sources it names and aggregates, so report, verdict and regress always agree:
 - `runs`: `diverged` (1/0) and `failed` (1/0), summed over seeds;
 - `steps`: the final value of each catalogued steps column (`final_logratio_chosen`, ...);
   completed runs only: a diverged or failed run has no final state, it is counted instead;
@@ -27,8 +28,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.cells import cell_id, cell_keys
+from harness.analysis.signal import RMSignal, rm_signal
 from harness.errors import HarnessError
-from harness.results.catalogue import METRICS, Metric, by_source, metric  # noqa: F401  (Metric, metric: re-exported)
+from harness.results.catalogue import METRICS, by_source, metric
 from harness.results.records import FINISHED
 
 # the main table, in the catalogue's order (only columns with data are shown)
@@ -37,50 +40,12 @@ MAIN_COLUMNS = [m.name for m in sorted((m for m in (METRICS.get(n) for n in METR
 STEP_FINALS = {m.column: m.name for m in by_source("steps")}  # steps column -> its final-value metric
 # not results: machine timings, and the marker of a failed evaluation
 SKIPPED_METRICS = {"generation_s", "scoring_s", "eval_failed"}
-# keys that never identify a cell: paths and machine placement
-IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
-KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
-KEY_HEADERS = {"name": "variant", "loss.name": "loss", "loss.beta": "β", "train.learning_rate": "lr"}
 
 
 def main_columns(available) -> list[str]:
     """The main table's default columns: MAIN_COLUMNS, then lm-eval results, as far as there is data."""
     have = set(available)
     return [m for m in MAIN_COLUMNS if m in have] + sorted(m for m in have if m.startswith("lmeval/"))
-
-
-@dataclasses.dataclass(frozen=True)
-class RMSignal:
-    """Whether the suite's reward model judges at all. Two checks, each with a 95% interval:
-    - its held-out pairwise accuracy (Wilson interval over its held-out pairs);
-    - where a verifier scored the same generations, its agreement with the verifier: the AUC of
-      reward for correct vs wrong answers (Hanley–McNeil interval). A reward model can rank its
-      own held-out pairs well and still reward what the policies produce for the wrong reasons
-      (see harness.reward.implicit); this catches that on the very samples it scored.
-    When either interval includes 0.5 the reward model is at chance for this suite, and every
-    metric it produces (`Metric.needs_rm`) carries no information: reports do not present them
-    as findings and `harness regress` does not test them."""
-
-    accuracy: float
-    n: int  # held-out pairs
-    ci_low: float
-    ci_high: float
-    verifier_auc: float = math.nan  # nan: no verifier on these generations
-    auc_low: float = math.nan
-    auc_high: float = math.nan
-
-    @property
-    def informative(self) -> bool:
-        return bool(self.ci_low > 0.5 and (math.isnan(self.verifier_auc) or self.auc_low > 0.5))
-
-    def describe(self) -> str:
-        text = (f"reward model's held-out pairwise accuracy is {self.accuracy:.3f} (95% CI {self.ci_low:.3f}–"
-                f"{self.ci_high:.3f}, {self.n} pairs)")
-        if not math.isnan(self.verifier_auc):
-            text += (f" and its agreement with the verifier on the generations it scored is AUC {self.verifier_auc:.3f} "
-                     f"(95% CI {self.auc_low:.3f}–{self.auc_high:.3f})")
-        return text + (": it judges better than chance" if self.informative else
-                       ": it is at chance here, so its rewards and win-rates are not findings")
 
 
 @dataclasses.dataclass
@@ -148,32 +113,6 @@ def cell_runs(runs, config, keys: list[str]):
     return out
 
 
-def rm_signal(store) -> RMSignal | None:
-    """The reward model's held-out accuracy as `evals` recorded it (one RM scores a whole suite)."""
-    from harness.analysis.stats import wilson_interval
-
-    evals = store.read("evals")
-    if evals.empty or "metric" not in evals:
-        return None
-    rows = evals[evals["metric"] == "rm_heldout_accuracy"].dropna(subset=["value"])
-    if rows.empty:
-        return None
-    acc, n = float(rows["value"].iloc[-1]), int(rows["n"].fillna(0).iloc[-1])
-    lo, hi = wilson_interval(acc * n, n)
-    auc = auc_interval(store.read("scores"))
-    return RMSignal(acc, n, lo, hi, *auc)
-
-
-def auc_interval(scores) -> tuple[float, float, float]:
-    """AUC of `reward` separating `correct` from wrong samples, with a Hanley–McNeil 95% interval."""
-    from harness.analysis.stats import auc_with_interval
-
-    if scores.empty or not {"reward", "correct"} <= set(scores.columns):
-        return math.nan, math.nan, math.nan
-    both = scores[["reward", "correct"]].dropna()
-    return auc_with_interval(both["reward"].tolist(), both["correct"].tolist())
-
-
 def reference_metrics(store) -> dict[str, dict[str, float]]:
     """Evaluation metrics of the reference policies (the SFT stage or the base model), which
     harness.evaluation evaluates like any run and marks `is_reference`: the row to beat."""
@@ -186,37 +125,6 @@ def reference_metrics(store) -> dict[str, dict[str, float]]:
     for r in lm[lm["run_id"].isin(out)].itertuples():
         out[r.run_id][f"lmeval/{r.task}/{r.metric}"] = float(r.value)
     return out
-
-
-def cell_keys(config) -> list[str]:
-    """Config keys that vary across runs, minus seeds and paths: what a table row is."""
-    varying = [c for c in config.columns if config[c].astype(str).nunique(dropna=False) > 1]
-    keys = [c for c in varying if c not in IGNORED_KEYS and c.rsplit(".", 1)[-1] != "seed"]
-    return sorted(keys, key=lambda k: (KEY_ORDER.index(k) if k in KEY_ORDER else len(KEY_ORDER), k))
-
-
-def display_keys(res: Results) -> list[str]:
-    """Cell keys to show: a key that is a function of an earlier shown key (loss.name given the
-    variant name) adds nothing and is dropped."""
-    shown: list[str] = []
-    runs = res.runs.astype({k: str for k in res.keys})
-    for k in res.keys:
-        if not any(runs.groupby(s)[k].nunique().max() <= 1 for s in shown):
-            shown.append(k)
-    return shown
-
-
-def plain(v: Any) -> Any:
-    """numpy scalar -> Python, NaN -> None: cell key values compare and serialise the same
-    whether they come from the runs table or a baseline's Parquet."""
-    if hasattr(v, "item"):
-        v = v.item()
-    return None if isinstance(v, float) and math.isnan(v) else v
-
-
-def cell_id(values) -> str:
-    """Identity of a grid cell: its key values, in key order, as JSON."""
-    return json.dumps([plain(v) for v in values], default=str)
 
 
 def run_metrics(store, runs, steps):

@@ -126,7 +126,7 @@ class _Context:
         return self._scores
 
     def no_signal(self, metric: str) -> bool:
-        from harness.analysis.frame import metric as catalogue
+        from harness.results.catalogue import metric as catalogue
 
         return catalogue(metric).needs_rm and (self.res.rm is None or not self.res.rm.informative)
 
@@ -139,7 +139,7 @@ def _fmt_cell(cell: dict, keys: list[str]) -> str:
 
 @CLAIMS.register("sign")
 def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
-    from harness.analysis.frame import display_keys
+    from harness.analysis.cells import display_keys
 
     if ctx.no_signal(c.metric):
         return Finding(c, "no signal", "the reward model is at chance")

@@ -66,7 +66,8 @@ def run(args) -> int:
     from harness.doctor.needs import suite_needs
     from harness.results.lock import check_out
     from harness.results.store import ResultStore
-    from harness.suite.runner import check_names, resolve_suite, run_suite
+    from harness.suite.resolved import resolve_suite
+    from harness.suite.runner import check_names, run_suite
 
     # what would fail every task (no CUDA, a missing package, a model or dataset nowhere to be
     # found) fails here, once, before OUT is touched: nothing is recorded as failed

@@ -140,7 +140,7 @@ def suite_identity(results_dir: Path, res) -> tuple[str, str]:
 
 
 def default_tolerance(name: str) -> Tolerance:
-    from harness.analysis.frame import metric
+    from harness.results.catalogue import metric
 
     m = metric(name)
     return Tolerance(abs=float(m.tol_abs), rel=float(m.tol_rel))

@@ -57,7 +57,7 @@ def _stat(row: dict, stat: str) -> float:
 
 def check_expectations(file, res, agg) -> list[CheckResult]:
     """Evaluate `file.expectations` (a BaselineFile) on results `res` aggregated as `agg`."""
-    from harness.analysis.frame import display_keys
+    from harness.analysis.cells import display_keys
 
     keys = list(res.keys)
     shown = display_keys(res)  # loss.name is implied by the variant name: name a cell by what identifies it

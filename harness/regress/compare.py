@@ -127,9 +127,11 @@ def _beyond_floor(d: Delta, alternative: str) -> bool:
 
 
 def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
-    from harness.analysis.frame import aggregate, cell_id, display_keys, load_results, metric, plain
+    from harness.analysis.cells import cell_id, display_keys, plain
+    from harness.analysis.frame import aggregate, load_results
     from harness.analysis.stats import benjamini_hochberg, holm, welch
     from harness.regress.baseline import default_tolerance, suite_identity
+    from harness.results.catalogue import metric
 
     baseline = load_baseline(baseline_dir)
     res = load_results(results_dir)

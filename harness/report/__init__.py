@@ -30,10 +30,11 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
                  out: str | Path | None = None) -> list[Path]:
     """`sections`: [(heading, lines)] shown before the tables in md and html (e.g. a verdict).
     `also`: more results folders, compared in one report written to `out` (cells led by `by`)."""
-    from harness.analysis.frame import aggregate, load_results, main_columns, metric
+    from harness.analysis.frame import aggregate, load_results, main_columns
     from harness.report import plots as plotting
     from harness.report.render import html_page, render_latex, render_markdown, render_markdown_section
     from harness.report.table import main_table, runs_table
+    from harness.results.catalogue import metric
 
     notes: list[str] = []
     if also:

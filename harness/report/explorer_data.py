@@ -16,9 +16,9 @@ import json
 import math
 import re
 
-from harness.analysis.cells import fmt_value, grid_cells, key_header, partner, select
-from harness.analysis.frame import display_keys, metric
+from harness.analysis.cells import display_keys, fmt_value, grid_cells, key_header, partner, select
 from harness.errors import HarnessError
+from harness.results.catalogue import metric
 
 # the `steps` columns drawn as curves, with the names the README uses for them
 CURVES = [("logratio_chosen", "r_w"), ("logratio_rejected", "r_l"), ("reward_margin", "margin"),

@@ -17,8 +17,9 @@ import json
 import math
 from pathlib import Path
 
-from harness.analysis.frame import Results, display_keys, metric
-from harness.report.table import fmt_value, key_header
+from harness.analysis.cells import display_keys, fmt_value, key_header
+from harness.analysis.frame import Results
+from harness.results.catalogue import metric
 
 PANEL_COLS, PANEL_ROWS = "loss.beta", "train.learning_rate"
 CURVES = (("logratio_chosen", "-", "chosen r_w"), ("logratio_rejected", "--", "rejected r_l"))

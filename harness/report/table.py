@@ -15,8 +15,9 @@ import dataclasses
 import json
 import math
 
-from harness.analysis.cells import fmt_value, key_header  # noqa: F401  (re-exported for the plots)
-from harness.analysis.frame import Results, display_keys, main_columns, metric
+from harness.analysis.cells import display_keys, fmt_value, key_header
+from harness.analysis.frame import Results, main_columns
+from harness.results.catalogue import metric
 
 DASH = "–"
 

@@ -59,4 +59,3 @@ def load(results: str | Path, table: str, *, engine: str = "pandas"):
 
 
 # where `runs.checkpoint` (stored relative to the results folder) is now
-from harness.results.records import located as checkpoint_path  # noqa: E402, F401  (re-exported)

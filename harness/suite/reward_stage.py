@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, RewardTrainConfig
-from harness.suite import status
+from harness.results import records
 from harness.suite.executors import Outcome, Task
 from harness.suite.grid import Plan
 
@@ -84,8 +84,8 @@ def train_rm_task(stage: RMStage, out: str, *, deps: dict[str, Outcome]) -> str:
 
     backbone = None
     if stage.sft_id is not None:
-        backbone = status.checkpoint_dir(out, stage.sft_id)
-        if not status.has_checkpoint(out, stage.sft_id):
+        backbone = records.checkpoint_dir(out, stage.sft_id)
+        if not records.has_checkpoint(out, stage.sft_id):
             raise HarnessError(f"reward model {stage.hash}: its backbone, SFT stage {stage.sft_id}, has no checkpoint "
                                "(the stage failed or its weights were deleted)")
     return str(ensure_reward_model(stage.train, out, sft_dir=backbone))

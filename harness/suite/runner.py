@@ -37,7 +37,7 @@ from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
 from harness.suite.grid import Plan, PlannedRun, resolve, suite_column
 from harness.suite.progress import Progress
-from harness.suite.resolved import ResolvedSuite, base_reference_id, resolve_suite  # noqa: F401  (re-exported)
+from harness.suite.resolved import ResolvedSuite, resolve_suite
 from harness.suite.spec import Suite
 
 

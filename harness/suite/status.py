@@ -18,7 +18,7 @@ any moment is in exactly one of these states.
 from __future__ import annotations
 
 from harness.config import to_dict
-from harness.results.records import FINISHED, checkpoint_dir, has_checkpoint  # noqa: F401  (re-exported)
+from harness.results.records import FINISHED, has_checkpoint
 from harness.results.store import DamagedPart, ResultStore
 from harness.suite.grid import Plan, PlannedRun, get_dotted
 
