@@ -45,18 +45,24 @@ function loadPlotly() {
 // ---------------------------------------------------------------- state <-> #fragment
 function filterParams() { return X.data.keys.map((k) => k.param).concat(["seed"]); }
 
+// Not URLSearchParams: it reads "+" as a space, and prompt ids such as "arith:59+73+58" have "+"
+function decode(text) { try { return decodeURIComponent(text); } catch (e) { return text; } }
+
+function encode(text) { return encodeURIComponent(text).replace(/%2C/g, ",").replace(/%3A/g, ":").replace(/%2F/g, "/"); }
+
 function parseState() {
-  const p = new URLSearchParams(location.hash.slice(1));
   const s = {};
-  for (const [k, v] of p) if (v !== "") s[k] = v;
+  for (const part of location.hash.slice(1).split("&")) {
+    const at = part.indexOf("=");
+    if (at > 0 && at < part.length - 1) s[decode(part.slice(0, at))] = decode(part.slice(at + 1));
+  }
   if (!s.view) s.view = s.prompt ? "prompts" : s.cell ? "curves" : "tables";
   return s;
 }
 
 function fragment(s) {
-  const p = new URLSearchParams();
-  for (const k of ["view", ...filterParams(), ...STATE_KEYS.slice(1)]) if (s[k] != null && s[k] !== "") p.set(k, s[k]);
-  return "#" + p.toString();
+  const keys = ["view", ...filterParams(), ...STATE_KEYS.slice(1)].filter((k) => s[k] != null && s[k] !== "");
+  return "#" + keys.map((k) => `${encode(k)}=${encode(s[k])}`).join("&");
 }
 
 function link(changes, base) { return fragment(Object.assign({}, base || parseState(), changes)); }
