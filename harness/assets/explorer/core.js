@@ -138,6 +138,8 @@ async function start() {
   window.addEventListener("hashchange", render);
   render();
   document.body.dataset.openMs = String(Math.round(performance.now()));
+  // plotly.js takes ~0.5-1 s to run on a small machine: do it while the reader reads the tables
+  (window.requestIdleCallback || setTimeout)(() => loadPlotly(), { timeout: 3000 });
 }
 
 start().catch((e) => {
