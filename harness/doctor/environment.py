@@ -104,7 +104,9 @@ def ray_rows(address: str | None) -> list[Row]:
     try:
         import ray
 
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        from harness.suite.ray_executor import join_cluster
+
+        join_cluster(address, timeout_s=30)  # Ray alone would retry an unreachable address for ever
         res = ray.cluster_resources()
         row = (f"Ray cluster {address}", f"{res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs, "
                                          f"{len(ray.nodes())} node(s)", True)
