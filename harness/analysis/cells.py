@@ -21,13 +21,12 @@ import math
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.results.catalogue import grid_key, key_aliases, non_cell_keys, ordered_keys
 
-# keys that never identify a cell: paths and machine placement
-IGNORED_KEYS = {"model.init_from", "reference", "train.device", "train.threads"}
-KEY_ORDER = ["name", "loss.name", "loss.beta", "train.learning_rate"]
-KEY_HEADERS = {"name": "variant", "loss.name": "loss", "loss.beta": "β", "train.learning_rate": "lr"}
-ALIASES = {"loss": "loss.name", "beta": "loss.beta", "lr": "train.learning_rate",
-           "learning_rate": "train.learning_rate", "variant": "name"}
+# every name below comes from the catalogue's grid keys (harness.results.catalogue.KEYS)
+IGNORED_KEYS = non_cell_keys()  # keys that never identify a cell: seeds, paths, machine placement
+KEY_ORDER = ordered_keys()
+ALIASES = key_aliases()
 
 
 def grid_cells(res) -> list[dict]:
@@ -88,7 +87,7 @@ def fmt_value(v: Any) -> str:
 
 
 def key_header(key: str) -> str:
-    return KEY_HEADERS.get(key, key)
+    return grid_key(key).header
 
 
 def cell_keys(config) -> list[str]:

@@ -21,9 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.results.catalogue import by_source, key_aliases
 
-BY_ALIASES = {"model": "model.name", "data": "data.train", "dataset": "data.train"}
-STATUS_METRICS = {"diverged", "failed"}
+BY_ALIASES = key_aliases()  # --by model, data, lr, ... (the catalogue's grid keys)
+STATUS_METRICS = {m.name for m in by_source("runs")}  # counts every folder has, so never "common"
 
 
 def load_many(roots, by: list[str], out: str | Path):

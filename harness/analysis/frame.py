@@ -31,7 +31,7 @@ from typing import Any
 from harness.analysis.cells import cell_id, cell_keys
 from harness.analysis.signal import RMSignal, rm_signal
 from harness.errors import HarnessError
-from harness.results.catalogue import METRICS, by_source, metric
+from harness.results.catalogue import METRICS, NOT_RESULTS, by_source, metric
 from harness.results.records import FINISHED
 
 # the main table, in the catalogue's order (only columns with data are shown)
@@ -39,7 +39,7 @@ MAIN_COLUMNS = [m.name for m in sorted((m for m in (METRICS.get(n) for n in METR
                                        key=lambda m: m.main)]
 STEP_FINALS = {m.column: m.name for m in by_source("steps")}  # steps column -> its final-value metric
 # not results: machine timings, and the marker of a failed evaluation
-SKIPPED_METRICS = {"generation_s", "scoring_s", "eval_failed"}
+SKIPPED_METRICS = set(NOT_RESULTS)
 
 
 def main_columns(available) -> list[str]:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 from harness.analysis.cells import grid_cells, label, partner, select
 from harness.config import field
 from harness.registry import Registry
+from harness.results.catalogue import sample_columns
 
 F = dataclasses.field
 
@@ -240,13 +241,10 @@ def _paired(ctx: _Context, metric: str, pairs: list[tuple[dict, dict]]) -> Estim
     return Estimate(m, m - half, m + half, n, n_prompts)
 
 
-SAMPLE_COLUMNS = {"verifier_accuracy": "correct", "reward_mean": "reward", "kl_mean": "kl"}
-
-
 def _prompt_variance(ctx: _Context, metric: str, pairs) -> tuple[float, int]:
     """Variance of the mean paired per-prompt difference (over seeds and pairs), and the prompt count."""
-    col = SAMPLE_COLUMNS.get(metric)
     scores = ctx.scores()
+    col = sample_columns(scores.columns).get(metric)  # the catalogue's sample metrics found in `scores`
     if col is None or scores.empty or col not in scores:
         return math.nan, 0
     import pandas as pd

@@ -57,7 +57,7 @@ def run(args) -> int:
         store = ResultStore(out)
         for table, key, problem in store.damaged():
             print(f"damaged: {store.path(table, key)}: {problem} (harness run moves it aside and redoes its run)")
-        print(describe(rs.plan, store, eval_hash=rs.eval_hash))
+        print(describe(rs, store))
         for line in reward_stage.describe(rs.reward, out):
             print(line)
         return 0

@@ -73,6 +73,82 @@ def by_source(*sources: str) -> list[Metric]:
     return [METRICS.get(n) for n in METRICS.names() if METRICS.get(n).source in sources]
 
 
+def sample_columns(table_columns) -> dict[str, str]:
+    """metric -> its per-sample column, for the sample metrics whose column is in `table_columns`
+    (the `scores` table's: what a paired claim resamples prompts of)."""
+    return {m.name: m.column for m in by_source("samples") if m.column in set(table_columns)}
+
+
+# What the evaluation writes to `evals` that is not a result: machine timings, and the marker
+# of a failed evaluation. Reports, the verdict and regress skip them.
+NOT_RESULTS = {"generation_s": "seconds generating (machine-dependent)",
+               "scoring_s": "seconds scoring (machine-dependent)",
+               "eval_failed": "marker row of an evaluation that raised (its `error` column says why)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class GridKey:
+    """A config key as tables, claims, progress lines and `--by` name it: one entry per key, so
+    that every list of grid keys is derived from here."""
+
+    key: str  # the dotted config key ("loss.beta"); "name" is the variant's name
+    header: str  # table header ("β")
+    short: str  # in progress lines and the dry run ("beta=0.1")
+    aliases: tuple[str, ...] = ()  # what claims, expectations and `--by` may call it
+    order: int | None = None  # position among a table's cell keys (None: after these, alphabetically)
+    cell: bool = True  # False: never identifies a cell (seeds, paths, placement)
+    shown: bool = False  # always a column of `harness run --dry-run`
+
+
+KEYS: Registry[GridKey] = Registry("grid key")
+
+
+def register_key(k: GridKey) -> GridKey:
+    return KEYS.register(k.key, k)
+
+
+for _k in [
+    GridKey("name", "variant", "name", ("variant",), order=0, shown=True),
+    GridKey("loss.name", "loss", "loss", ("loss",), order=1, shown=True),
+    GridKey("loss.beta", "β", "beta", ("beta",), order=2, shown=True),
+    GridKey("train.learning_rate", "lr", "lr", ("lr", "learning_rate"), order=3, shown=True),
+    GridKey("train.seed", "seed", "seed", ("seed",), cell=False, shown=True),
+    GridKey("model.name", "model", "model", ("model",)),
+    GridKey("data.train", "data", "data", ("data", "dataset")),
+    # paths and machine placement: they change where a run reads or runs, not what it is
+    GridKey("model.init_from", "init from", "init_from", cell=False),
+    GridKey("reference", "reference", "reference", cell=False),
+    GridKey("train.device", "device", "device", cell=False),
+    GridKey("train.threads", "threads", "threads", cell=False),
+]:
+    register_key(_k)
+
+
+def grid_key(key: str) -> GridKey:
+    """The entry of a dotted key, or a plain one named after the key itself."""
+    return KEYS.get(key) if key in KEYS else GridKey(key, key, key)
+
+
+def key_aliases() -> dict[str, str]:
+    """alias -> dotted key, for every entry."""
+    return {a: k.key for k in (KEYS.get(n) for n in KEYS.names()) for a in k.aliases}
+
+
+def ordered_keys() -> list[str]:
+    return [k.key for k in sorted((KEYS.get(n) for n in KEYS.names()), key=lambda k: (k.order is None, k.order or 0))
+            if k.order is not None]
+
+
+def non_cell_keys() -> set[str]:
+    return {n for n in KEYS.names() if not KEYS.get(n).cell}
+
+
+def shown_keys() -> list[GridKey]:
+    """The always-shown keys: the ordered ones first, in their order, then the rest (the seed)."""
+    shown = [KEYS.get(n) for n in KEYS.names() if KEYS.get(n).shown]
+    return sorted(shown, key=lambda k: (k.order is None, k.order or 0, k.key))
+
+
 # The per-step columns the trainer computes (harness.trainer.metrics) and `steps` stores
 # (harness.results.schema): name -> meaning. r = log pi - log pi_ref summed over response tokens.
 STEP_COLUMNS = {

@@ -31,6 +31,21 @@ class Status(enum.StrEnum):  # compares equal to its string: "completed" == Stat
 FINISHED = (Status.COMPLETED, Status.DIVERGED)  # nothing left to train
 
 
+class RunState(enum.StrEnum):
+    """Where a planned run (or SFT stage) stands in a results folder: what the suite still owes it.
+    Computed once per look by harness.suite.resolved.ResolvedSuite.states; `Status` is what a
+    finished training recorded, this is what is left to do."""
+
+    PENDING = "pending"  # nothing recorded, or its weights are gone while they are still needed
+    FAILED = "failed"  # recorded failed: trained again
+    DAMAGED = "damaged"  # its `runs` part cannot be read: set aside and trained again
+    TRAINED = "trained"  # trained; its evaluation is owed
+    DONE = "done"  # nothing owed
+
+
+TO_TRAIN = frozenset({RunState.PENDING, RunState.FAILED, RunState.DAMAGED})
+
+
 NOT_CONTENT = ("loggers",)  # where a run's numbers are also streamed to: no part of what it computes
 
 

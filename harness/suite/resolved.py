@@ -4,7 +4,7 @@ reference, derived in one place and handed to the runner and to `--dry-run` alik
     rs = resolve_suite(load_suite("suites/minordpo-arith.yaml"))
     rs.plan.runs, rs.eval, rs.eval_hash, rs.reward       # the RMStage, or None
     rs.reference_of(run)                                 # "<sft run id>" or "base-<hash>"
-    rs.states(store)                                     # run_id -> done | trained | failed | pending | damaged
+    rs.states(store)                                     # run or SFT stage id -> RunState (one checkpoint rule)
     rs.eval_inputs(ref, runs, out)                       # (prompts or None, (ref id, ref dir)): what evaluation gets
 
 Why: the runner, the task builder, each evaluation task and the dry run used to re-derive the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.config import to_dict
 from harness.hashing import content_hash
-from harness.results.records import checkpoint_dir, has_checkpoint
+from harness.results.records import RunState, checkpoint_dir, has_checkpoint
 from harness.suite import reward_stage, status
 from harness.suite.grid import Plan, PlannedRun, expand
 from harness.suite.spec import Suite
@@ -38,13 +38,21 @@ class ResolvedSuite:
     def reference_of(self, run: PlannedRun) -> str:
         return run.sft_id or base_reference_id(run)
 
-    def states(self, store) -> dict[str, str]:
-        """Each grid run's state; evaluation owed but the weights deleted means: train again."""
-        out = {}
-        for r in self.plan.runs:
-            state = status.run_state(store, r.run_id, eval_hash=self.eval_hash)
-            out[r.run_id] = "pending" if state == "trained" and not has_checkpoint(store.root, r.run_id) else state
+    def states(self, store) -> dict[str, RunState]:
+        """Every SFT stage's and grid run's state, computed here only (the runner, each evaluation
+        task and the dry run read it). One checkpoint rule: a run whose weights are still needed
+        (its evaluation is owed; an SFT stage's checkpoint starts its runs and is their reference)
+        and are gone is PENDING: it is trained again."""
+        out = {r.run_id: self.state(store, r.run_id) for r in self.plan.runs}
+        for sft in self.plan.sft:
+            out[sft.run_id] = self.state(store, sft.run_id, stage=True)
         return out
+
+    def state(self, store, run_id: str, *, stage: bool = False) -> RunState:
+        """One run's (or, with `stage`, one SFT stage's) state now."""
+        state = status.run_state(store, run_id, eval_hash=None if stage else self.eval_hash)
+        needs_weights = state == RunState.TRAINED or (stage and state == RunState.DONE)
+        return RunState.PENDING if needs_weights and not has_checkpoint(store.root, run_id) else state
 
     def eval_inputs(self, ref: str, runs: list[PlannedRun], out: str | Path) -> tuple[list | None, tuple[str, str]]:
         """(prompts, (reference id, reference directory)) for evaluating `runs` against `ref`.

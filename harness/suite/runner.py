@@ -30,10 +30,9 @@ from harness.errors import HarnessError
 from harness.names import check_name
 from harness.results import records
 from harness.results.lock import check_out, out_lock
-from harness.results.records import Status, checkpoint_dir, has_checkpoint, runs_row
+from harness.results.records import TO_TRAIN, RunState, Status, checkpoint_dir, runs_row
 from harness.results.store import ResultStore
 from harness.suite import reward_stage as rm
-from harness.suite import status
 from harness.suite.executors import EXECUTORS, Outcome, Task
 from harness.suite.grid import Plan, PlannedRun, resolve, suite_column
 from harness.suite.progress import Progress
@@ -50,12 +49,12 @@ class SuiteSummary:
 
     @property
     def failed(self) -> list[str]:
-        return [rid for rid, s in self.states.items() if s == "failed"]
+        return [rid for rid, s in self.states.items() if s == RunState.FAILED]
 
     @property
     def incomplete(self) -> list[str]:
         """Runs not done: failed, or trained with their evaluation still owed."""
-        return [rid for rid, s in self.states.items() if s != "done"]
+        return [rid for rid, s in self.states.items() if s != RunState.DONE]
 
 
 def default_out(suite: Suite) -> Path:
@@ -97,7 +96,7 @@ def _run_locked(rs: ResolvedSuite, out, runner, train_fn, eval_fn, report, log, 
     write_suite_file(plan, out)
     before = rs.states(store)
     tasks = build_tasks(rs, out, before, train_fn=train_fn, eval_fn=eval_fn, shards=runner.slots)
-    skipped = sum(s == "done" for s in before.values())
+    skipped = sum(before[r.run_id] == RunState.DONE for r in plan.runs)
     where = f"{type(runner).__name__.removesuffix('Executor').lower()} executor, {runner.slots} at a time"
     log(f"suite {suite.name}: {len(plan.runs)} runs ({skipped} already done), {len(tasks)} task(s) -> {out} ({where})")
     if getattr(runner, "note", ""):  # e.g. the pool capped to one worker per GPU
@@ -105,7 +104,8 @@ def _run_locked(rs: ResolvedSuite, out, runner, train_fn, eval_fn, report, log, 
     progress = Progress(log, console, store)
     progress.start(len(tasks))
     runner.run(tasks, on_start=progress.task_started, on_done=lambda i, n, t, o: _done(store, progress, i, n, t, o))
-    after = rs.states(store)
+    now = rs.states(store)
+    after = {r.run_id: now[r.run_id] for r in plan.runs}  # the grid runs (SFT stages are means, not results)
     if report if report is not None else suite.spec.report.enabled:
         from harness.report import write_report
 
@@ -173,18 +173,16 @@ def build_tasks(rs: ResolvedSuite, out: Path, states: dict[str, str], *, train_f
                 shards: int = 1) -> list[Task]:
     """The tasks still owed, in dependency order: SFT stages, runs, the reward model, evaluations."""
     plan = rs.plan
-    store = ResultStore(out)
     tasks: list[Task] = []
-    n_train = sum(s in ("pending", "failed", "damaged") for s in states.values())
+    n_train = sum(states[r.run_id] in TO_TRAIN for r in plan.runs)
     for sft in plan.sft:  # needed to train its runs, and as the reference when evaluating them
-        users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != "done"]
-        done = status.run_state(store, sft.run_id, eval_hash=None) == "done"
-        if users and not (done and has_checkpoint(out, sft.run_id)):
+        users = [r for r in plan.runs if r.sft_id == sft.run_id and states[r.run_id] != RunState.DONE]
+        if users and states[sft.run_id] != RunState.DONE:
             tasks.append(_train(sft, out, plan, train_fn, label=f"sft stage {sft.run_id} ({len(users)} run(s) start here)"))
     keys = {t.key for t in tasks}
     i = 0
     for r in plan.runs:
-        if states[r.run_id] in ("pending", "failed", "damaged"):
+        if states[r.run_id] in TO_TRAIN:
             i += 1
             after = (f"train:{r.sft_id}",) if f"train:{r.sft_id}" in keys else ()
             tasks.append(_train(r, out, plan, train_fn, after=after,
@@ -210,7 +208,7 @@ def _eval_tasks(rs: ResolvedSuite, out: Path, states: dict, tasks: list[Task], e
     too (it is cheap next to the runs, and each part's win-rates need its rewards)."""
     groups: dict[str, list[PlannedRun]] = {}
     for r in rs.plan.runs:
-        if states[r.run_id] != "done":
+        if states[r.run_id] != RunState.DONE:
             groups.setdefault(rs.reference_of(r), []).append(r)
     keys = {t.key for t in tasks}
     out_tasks = []
@@ -251,7 +249,7 @@ def train_task(run: PlannedRun, out: str, suite_tag: str, train_fn=None, *, deps
 def eval_task(rs: ResolvedSuite, out: str, ref: str, runs: list[PlannedRun], eval_fn=None, *,
               deps: dict[str, Outcome]) -> Any:
     store = ResultStore(out)
-    todo = [r for r in runs if status.run_state(store, r.run_id, eval_hash=rs.eval_hash) == "trained"]
+    todo = [r for r in runs if rs.state(store, r.run_id) == RunState.TRAINED]
     targets = [(r.run_id, str(checkpoint_dir(out, r.run_id))) for r in todo]
     if not targets:
         return None
@@ -316,13 +314,13 @@ def _done(store: ResultStore, progress: Progress, i: int, n: int, task: Task, ou
     progress.task_done(i, n, task, outcome)
 
 
-SHORT = {"loss.name": "loss", "loss.beta": "beta", "train.learning_rate": "lr", "train.seed": "seed"}
-
-
 def _fmt_label(label: dict) -> str:
-    """"dpo beta=0.1 lr=0.001 seed=0": the variant name, then the run's axis values."""
+    """"dpo beta=0.1 lr=0.001 seed=0": the variant name, then the run's axis values (the
+    catalogue's short names)."""
+    from harness.results.catalogue import grid_key
+
     name = label.get("name", "")
-    rest = [f"{SHORT.get(k, k)}={v}" for k, v in label.items() if k != "name" and v != name]
+    rest = [f"{grid_key(k).short}={v}" for k, v in label.items() if k != "name" and v != name]
     return " ".join([name, *rest]).strip()
 
 

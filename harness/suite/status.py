@@ -1,8 +1,8 @@
 """What is already done in a results folder: the state of each planned run, read from the store.
 
     want = eval_hash(resolved_eval(plan))                 # None when the suite does not evaluate
-    state = run_state(store, run_id, eval_hash=want)      # "done" | "trained" | "failed" | "pending"
-    print(describe(plan, store, eval_hash=want))          # the --dry-run table
+    state = run_state(store, run_id, eval_hash=want)      # a RunState, from the recorded tables alone
+    print(describe(rs, store))                            # the --dry-run table (rs: a ResolvedSuite)
 
 A run is *done* when its `runs` part says completed or diverged and, if the suite evaluates,
 its `evals` part exists and was made with the suite's current `eval:` block (the `eval_hash`
@@ -18,9 +18,10 @@ any moment is in exactly one of these states.
 from __future__ import annotations
 
 from harness.config import to_dict
-from harness.results.records import FINISHED, has_checkpoint
+from harness.results.catalogue import shown_keys
+from harness.results.records import FINISHED, RunState
 from harness.results.store import DamagedPart, ResultStore
-from harness.suite.grid import Plan, PlannedRun, get_dotted
+from harness.suite.grid import PlannedRun, get_dotted
 
 EVAL_TABLE = "evals"  # evaluate_runs writes one part per run id; its presence marks eval done
 
@@ -53,31 +54,28 @@ def evaluated(store: ResultStore, run_id: str, want: str) -> bool:
     return "eval_hash" not in part or bool((part["eval_hash"] == want).all())
 
 
-def run_state(store: ResultStore, run_id: str, *, eval_hash: str | None) -> str:
+def run_state(store: ResultStore, run_id: str, *, eval_hash: str | None) -> RunState:
+    """The state the tables record, before the checkpoint rule (ResolvedSuite.states applies it)."""
     status = recorded_status(store, run_id)
     if status is None:
-        return "pending"
+        return RunState.PENDING
     if status == "damaged":
-        return "damaged"
+        return RunState.DAMAGED
     if status not in FINISHED:
-        return "failed"
+        return RunState.FAILED
     if eval_hash is not None and status == "completed" and not evaluated(store, run_id, eval_hash):
-        return "trained"
-    return "done"
+        return RunState.TRAINED
+    return RunState.DONE
 
 
-def describe(plan: Plan, store: ResultStore, *, eval_hash: str | None) -> str:
-    """Plain-text table of every planned run with its state (what `--dry-run` prints)."""
-    rows = []
-    for r in plan.sft:
-        state = run_state(store, r.run_id, eval_hash=None)
-        if state == "done" and not has_checkpoint(store.root, r.run_id):
-            state = "done, no checkpoint"
-        rows.append(_row("sft", r, state, plan.axes))
-    for i, r in enumerate(plan.runs, 1):
-        rows.append(_row(f"{i}", r, run_state(store, r.run_id, eval_hash=eval_hash), plan.axes))
-    headers = ["#", "run_id", "state", "name", "loss", "beta", "lr", "seed"] + \
-        [a for a in plan.axes if a not in SHOWN]
+def describe(rs, store: ResultStore) -> str:
+    """Plain-text table of every planned run with its state (what `--dry-run` prints): the states
+    the runner acts on (`rs.states`, a harness.suite.resolved.ResolvedSuite), so the dry run is
+    exactly what runs."""
+    plan, states = rs.plan, rs.states(store)
+    rows = [_row("sft", r, states[r.run_id], plan.axes) for r in plan.sft]
+    rows += [_row(f"{i}", r, states[r.run_id], plan.axes) for i, r in enumerate(plan.runs, 1)]
+    headers = ["#", "run_id", "state"] + [k.short for k in shown_keys()] + [a for a in plan.axes if a not in SHOWN]
     table = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
@@ -89,11 +87,10 @@ def describe(plan: Plan, store: ResultStore, *, eval_hash: str | None) -> str:
     return "\n".join(lines + [f"{len(plan.runs)} runs{sft} in {store.root}: {summary}"])
 
 
-SHOWN = {"name", "loss.name", "loss.beta", "train.learning_rate", "train.seed"}
+SHOWN = {k.key for k in shown_keys()}  # the catalogue's always-shown grid keys
 
 
 def _row(idx: str, r: PlannedRun, state: str, axes: list[str]) -> list:
     d = to_dict(r.config)
     extra = [get_dotted(d, a) for a in axes if a not in SHOWN]
-    return [idx, r.run_id, state, r.config.name, r.config.loss.name, r.config.loss.beta,
-            r.config.train.learning_rate, r.config.train.seed] + extra
+    return [idx, r.run_id, state] + [get_dotted(d, k.key) for k in shown_keys()] + extra

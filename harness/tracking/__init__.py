@@ -81,9 +81,20 @@ class RunInfo:
 
 
 def run_info(cfg, run_id: str, suite: str = "") -> RunInfo:
-    tags = {"suite": suite or "", "loss": cfg.loss.name, "beta": f"{cfg.loss.beta:g}",
-            "lr": f"{cfg.train.learning_rate:g}", "seed": str(cfg.train.seed), "run_id": run_id}
-    label = f"{cfg.name} β={tags['beta']} lr={tags['lr']} seed={tags['seed']}"
+    """Tags from the catalogue's always-shown grid keys (loss, beta, lr, seed); the title is the
+    variant with its β, lr and seed (its loss is usually its name)."""
+    from harness.config import to_dict
+    from harness.results.catalogue import shown_keys
+
+    def value(d, key: str):
+        for part in key.split("."):
+            d = d[part]
+        return d if isinstance(d, str) else f"{d:g}"
+
+    keys = [k for k in shown_keys() if k.key != "name"]
+    values = {k.short: value(to_dict(cfg), k.key) for k in keys}
+    tags = {"suite": suite or "", **values, "run_id": run_id}
+    label = " ".join([cfg.name] + [f"{k.header}={values[k.short]}" for k in keys if k.key != "loss.name"])
     return RunInfo(run_id, suite.split("#")[0], label, tags)
 
 

@@ -25,8 +25,8 @@ import torch
 
 from harness.results.catalogue import STEP_COLUMNS
 
-KEYS = tuple(STEP_COLUMNS)  # the catalogue's step columns, in the order `add` stacks them
-assert KEYS[5:7] == ("frac_rejected_above_ref", "frac_chosen_below_ref")  # `add` blanks these without a reference
+KEYS = tuple(STEP_COLUMNS)  # the catalogue's step columns: `add` computes each by name
+NEEDS_REFERENCE = ("frac_rejected_above_ref", "frac_chosen_below_ref")  # NaN, not a misleading 0, without one
 
 
 class MetricSums:
@@ -42,13 +42,13 @@ class MetricSums:
         r_l = (pr - rr) if rr is not None else nan
         cw, cl = out.chosen_rewards, out.rejected_rewards
         finite = torch.isfinite(out.losses) & torch.isfinite(pc) & torch.isfinite(pr)
-        values = torch.stack([
-            out.losses, r_w, r_l, cw - cl, (cw > cl).to(pc.dtype),
-            (r_l > 0).to(pc.dtype), (r_w < 0).to(pc.dtype),
-            pc / chosen_lengths, pr / rejected_lengths, (~finite).to(pc.dtype),
-        ]).detach().double()
+        cols = {"loss": out.losses, "logratio_chosen": r_w, "logratio_rejected": r_l, "reward_margin": cw - cl,
+                "reward_accuracy": (cw > cl).to(pc.dtype), "frac_rejected_above_ref": (r_l > 0).to(pc.dtype),
+                "frac_chosen_below_ref": (r_w < 0).to(pc.dtype), "logps_chosen": pc / chosen_lengths,
+                "logps_rejected": pr / rejected_lengths, "nonfinite": (~finite).to(pc.dtype)}
         if rc is None:  # keep the gate fractions NaN too, rather than a misleading 0
-            values[5:7] = math.nan
+            cols.update({k: nan for k in NEEDS_REFERENCE})
+        values = torch.stack([cols[k] for k in KEYS]).detach().double()  # a catalogue column without a computation: KeyError
         self.sums += values.sum(1)
         self.pairs += pc.shape[0]
         if tokens is not None:
