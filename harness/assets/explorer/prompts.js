@@ -94,7 +94,7 @@ function promptDetail(s, i) {
   if (p.gold != null) out.push(el("p", {}, "expected answer: ", el("code", {}, p.gold)));
   const refs = Object.keys(rowsOf).filter((id) => X.data.runs[id].ref);
   out.push(el("div", { class: "row-head" }, "reference"), el("div", { class: "grid" },
-    refs.length ? refs.flatMap((id) => rowsOf[id].map((j) => completionCard(j, ` ${id}`))) : el("p", { class: "note" }, "no reference generation stored")));
+    refs.length ? refs.flatMap((id) => rowsOf[id].map((j) => completionCard(j, ` ${id} ·`))) : el("p", { class: "note" }, "no reference generation stored")));
   for (const c of X.data.cells.filter((c) => matchCell(c.slug, s))) {
     const runs = Object.keys(X.data.runs).filter((id) => X.data.runs[id].cell === c.slug && matchRun(id, s))
       .sort((a, b) => X.data.runs[a].seed - X.data.runs[b].seed);
