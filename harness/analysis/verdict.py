@@ -10,7 +10,8 @@
 
     findings = verdict(load_results("results/minordpo-arith"), claims)   # [Finding, ...]; str(f) is one line
 
-Two kinds (registry `CLAIMS`):
+Three kinds (registry `harness.analysis.claims.CLAIM_KINDS`; the same claims are a baseline's
+expectations in `harness regress`):
 - **sign**: in every cell matching `where`, the mean of `metric` over seeds is `op` `value`.
   Per cell, the 95% t-interval over seeds decides: it lies on the claimed side (holds), on the
   other side (fails), or straddles `value` (not shown). The line reports the cell with the least
@@ -23,6 +24,10 @@ Two kinds (registry `CLAIMS`):
   per-prompt differences' standard error is added in quadrature (Welch–Satterthwaite degrees of
   freedom), so the claim is about the task, not just these 128 questions. An interval that
   excludes 0 shows a difference; one that includes 0 shows none, and the line says so.
+- **bound**: in every cell matching `where`, a statistic over seeds (`stat`: mean, min, max, or an
+  end of the 95% t-interval) is `op` a constant `value`, or the partner cell's value plus `offset`.
+  Deterministic: what a baseline requires to keep holding ("every DPO seed at the high lr ends
+  below 0"); the finding lists the tightest cell, and regress each cell's comparison.
 The cell `than` pairs with follows harness.analysis.cells.partner (an SFT control without β pairs with
 every β of the other side). Claims about metrics the reward model produces are "not a finding"
 while the reward model is at chance (harness.analysis.frame.RMSignal). Every number comes from the
@@ -33,31 +38,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal
+import operator
+from typing import Literal
 
 from harness.analysis.cells import grid_cells, label, partner, select
-from harness.config import field
-from harness.registry import Registry
+from harness.analysis.claims import ClaimSpec, judge
 from harness.results.catalogue import sample_columns
-
-F = dataclasses.field
-
-
-@dataclasses.dataclass(frozen=True)
-class ClaimSpec:
-    text: str = field(help="the claim as the report states it")
-    kind: Literal["sign", "difference"] = field(help="sign: the metric's side of `value` in every cell; difference: paired difference of two sides")
-    metric: str = field(help="a metric name of harness.analysis.frame (e.g. final_logratio_chosen, verifier_accuracy)")
-    where: dict[str, Any] = field(factory=dict, help="the cells claimed about (difference: the first side)")
-    than: dict[str, Any] | None = field(None, help="difference: the second side's cells")
-    op: Literal["<", ">"] = field(">", help="sign: the claimed side of `value`")
-    value: float = field(0.0, help="sign: the threshold")
-    by: list[str] = field(factory=list, help="difference: one estimate per value of these keys")
-
-    def validate(self):
-        if self.kind == "difference" and self.than is None:
-            return "than", "a difference claim needs `than` (the cells it is compared with)"
-        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +52,7 @@ class Finding:
     status: Literal["holds", "fails", "not shown", "no signal"]
     detail: str  # effect size and interval, in words
     unresolved: tuple[str, ...] = ()  # the cells / groups whose interval could not decide, in words
+    checks: tuple = ()  # bound: each cell's comparison (harness.regress.checks.CheckResult)
 
     def __str__(self) -> str:
         mark = {"holds": "✓", "fails": "✗", "not shown": "?", "no signal": "–"}[self.status]
@@ -86,17 +73,28 @@ class Estimate:
         return f"{self.mean:+.{digits}f} (95% CI {self.ci_low:+.{digits}f} to {self.ci_high:+.{digits}f})"
 
 
-CLAIMS: Registry = Registry("claim kind")
-
-
 def verdict(res, claims: list, agg=None) -> list[Finding]:
     """The findings of `claims` (ClaimSpecs, or plain dicts as suite.json holds them)."""
     from harness.analysis.frame import aggregate
+
+    ctx = _Context(res, aggregate(res) if agg is None else agg)
+    return [judge(c, ctx) for c in [as_claim(c, "report.claims") for c in claims]]
+
+
+def as_claim(c, source: str) -> ClaimSpec:
+    """A ClaimSpec from itself or a recorded mapping. A results folder's suite.json holds every
+    field of the claims as they were then, defaults included: keys the claim's kind does not take
+    are dropped when they hold nothing ("", None, [], {}) or an older default (op, value 0)."""
+    if isinstance(c, ClaimSpec):
+        return c
+    from harness.analysis.claims import CLAIM_KINDS, COMMON, from_expectation
     from harness.config import from_dict
 
-    specs = [c if isinstance(c, ClaimSpec) else from_dict(ClaimSpec, c, source="report.claims") for c in claims]
-    ctx = _Context(res, aggregate(res) if agg is None else agg)
-    return [CLAIMS.get(c.kind)(c, ctx) for c in specs]
+    c = from_expectation(c)
+    if isinstance(c, dict) and c.get("kind") in CLAIM_KINDS:
+        takes = {f.name for f in dataclasses.fields(CLAIM_KINDS.get(c["kind"]).params)} | set(COMMON)
+        c = {k: v for k, v in c.items() if k in takes or v not in (None, [], {}, "", 0, 0.0, ">", "mean")}
+    return from_dict(ClaimSpec, c, source=source)
 
 
 class _Context:
@@ -138,7 +136,6 @@ def _fmt_cell(cell: dict, keys: list[str]) -> str:
     return ", ".join(f"{key_header(k)}={fmt_value(v)}" for k, v in label(cell, keys).items())
 
 
-@CLAIMS.register("sign")
 def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
     from harness.analysis.cells import display_keys
 
@@ -148,7 +145,7 @@ def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
     if not cells:  # the cells are missing, not the metric (harness.suite.claims refuses a where: typo at load)
         return Finding(c, "not shown", f"no cell matches {c.where}")
     shown = [k for k in display_keys(ctx.res) if k not in {_key(k2) for k2 in c.where if c.where[k2] not in ("max", "min")}]
-    side = 1.0 if c.op == ">" else -1.0
+    side = 1.0 if c.op.startswith(">") else -1.0
     rows = []
     for cell in cells:
         r = ctx.by.get((cell["_cell"], c.metric))
@@ -158,9 +155,10 @@ def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
         near, far = (est.ci_low, est.ci_high) if side > 0 else (est.ci_high, est.ci_low)
         if math.isnan(near):
             near = far = est.mean
-        state = "holds" if side * (near - c.value) > 0 else "fails" if side * (far - c.value) < 0 else "not shown"
+        value = c.threshold
+        state = "holds" if side * (near - value) > 0 else "fails" if side * (far - value) < 0 else "not shown"
         runs = [v for v in r["values"] if v == v]
-        rows.append((side * (near - c.value), cell, est, state, sum(side * (v - c.value) > 0 for v in runs), len(runs)))
+        rows.append((side * (near - value), cell, est, state, sum(side * (v - value) > 0 for v in runs), len(runs)))
     if not rows:
         return Finding(c, "not shown", f"no cell has {c.metric}")
     states = [row[3] for row in rows]
@@ -169,7 +167,7 @@ def sign_claim(c: ClaimSpec, ctx: _Context) -> Finding:
     counts = ", ".join(f"{states.count(s)} {s}" for s in ("holds", "not shown", "fails") if states.count(s))
     k, n = sum(r[4] for r in rows), sum(r[5] for r in rows)
     unresolved = tuple(f"{_fmt_cell(cl, shown)}: {c.metric} {e.text()}" for _, cl, e, st, _, _ in rows if st != "holds")
-    return Finding(c, status, f"{counts} of {len(rows)} cells (95% t-interval over seeds vs {c.value:g}); "
+    return Finding(c, status, f"{counts} of {len(rows)} cells (95% t-interval over seeds vs {c.threshold:g}); "
                               f"weakest: {_fmt_cell(cell, shown) or 'the cell'}: {c.metric} {est.text()}, {est.n} seeds; "
                               f"{k}/{n} runs on the claimed side", unresolved)
 
@@ -180,7 +178,6 @@ def _key(k: str) -> str:
     return key_of(k)
 
 
-@CLAIMS.register("difference")
 def difference_claim(c: ClaimSpec, ctx: _Context) -> Finding:
     from harness.analysis.cells import fmt_value, key_header
 
@@ -214,6 +211,70 @@ def difference_claim(c: ClaimSpec, ctx: _Context) -> Finding:
     status = "holds" if all(s == "holds" for s in states) else "not shown"
     return Finding(c, status, "; ".join(parts) + f" (paired over {est.n} seeds{extra}"
                               + (f", averaged over {over})" if over else ")"), tuple(unresolved))
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """One comparison a claim made: a bound claim's cell, or (with `detail`) a whole claim."""
+
+    name: str
+    cell: dict
+    lhs: float
+    op: str
+    rhs: float
+    ok: bool
+    detail: str = ""
+
+    def describe(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        if self.detail:
+            return f"{verdict}: {self.name}: {self.detail}"
+        cell = ", ".join(f"{k}={v}" for k, v in self.cell.items())
+        return f"{verdict}: {self.name} [{cell}]: {self.lhs:.4g} {self.op} {self.rhs:.4g}"
+
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def bound_claim(c: ClaimSpec, ctx: _Context) -> Finding:
+    """Every matching cell's `stat` over seeds compared `op` with `value` or the partner's value +
+    `offset`. No cell, no partner, or no value for a cell is bad input (a HarnessError), never a pass."""
+    from harness.analysis.cells import display_keys
+    from harness.errors import HarnessError
+
+    if ctx.no_signal(c.metric):
+        return Finding(c, "no signal", "the reward model is at chance")
+    cells = select(ctx.cells, c.where, ctx.keys, f"claim {c.text}")
+    if not cells:
+        raise HarnessError(f"claim {c.text!r}: no grid cell matches {c.where}")
+    shown = display_keys(ctx.res)  # loss.name is implied by the variant name: name a cell by what identifies it
+    checks = []
+    for cell in cells:
+        lhs = _stat_of(ctx, cell, c.metric, c.stat, c.text)
+        if c.than is None:
+            rhs = float(c.value)
+        else:
+            other = partner(ctx.cells, cell, c.than, ctx.keys, f"claim {c.text}")
+            rhs = _stat_of(ctx, other, c.than_metric or c.metric, c.stat, c.text) + c.offset
+        checks.append(CheckResult(c.text, {k: cell[k] for k in shown}, lhs, c.op, rhs, bool(OPS[c.op](lhs, rhs))))
+    failed = [x for x in checks if not x.ok]
+    worst = failed[0] if failed else min(checks, key=lambda x: abs(x.lhs - x.rhs))
+    where = ", ".join(f"{k}={v}" for k, v in worst.cell.items()) or "the cell"
+    detail = (f"{len(checks) - len(failed)} of {len(checks)} cells hold ({c.stat} over seeds); "
+              f"{'first failing' if failed else 'tightest'}: {where}: {worst.lhs:.4g} {c.op} {worst.rhs:.4g}")
+    return Finding(c, "fails" if failed else "holds", detail, tuple(x.describe() for x in failed), tuple(checks))
+
+
+def _stat_of(ctx: _Context, cell: dict, metric: str, stat: str, name: str) -> float:
+    from harness.errors import HarnessError
+
+    row = ctx.by.get((cell["_cell"], metric))
+    if row is None:
+        raise HarnessError(f"claim {name!r}: no {metric!r} for cell {({k: v for k, v in cell.items() if k != '_cell'})}")
+    if stat in ("mean", "ci_low", "ci_high"):
+        return float(row[stat])
+    vals = [v for v in row["values"] if v is not None and math.isfinite(v)]
+    return (max if stat == "max" else min)(vals) if vals else math.nan
 
 
 def _paired(ctx: _Context, metric: str, pairs: list[tuple[dict, dict]]) -> Estimate | None:

@@ -15,7 +15,7 @@ LISTABLE = {
     "scorers": "harness.scoring:SCORERS",
     "executors": "harness.suite.executors:EXECUTORS",
     "loggers": "harness.tracking:LOGGERS",
-    "claims": "harness.analysis.verdict:CLAIMS",
+    "claims": "harness.analysis.claims:CLAIM_KINDS",
     "metrics": "harness.results.catalogue:METRICS",
     "reward-kinds": "harness.reward.scorer:KINDS",
     "lmeval-backends": "harness.evaluation.lmeval:LMEVAL_BACKENDS",

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
+from harness.analysis.claims import ClaimSpec, claim_dict, from_expectation
 from harness.config import field, from_dict, in_range, load_yaml, nonnegative, to_dict
 from harness.errors import HarnessError
 from harness.hashing import file_hash
@@ -62,32 +63,6 @@ class TestSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class Comparand:
-    where: dict[str, Any] = field(help="the other cell(s), e.g. {name: sft}")
-    metric: str | None = field(None, help="default: the expectation's metric")
-    offset: float = field(0.0, help="added to the other cell's value")
-
-
-@dataclasses.dataclass(frozen=True)
-class Expectation:
-    """`metric` of every cell matching `where` must be `op` a constant `value` or another cell's."""
-
-    name: str = field(help="the claim, as the regress output names it")
-    metric: str = field(help="the metric checked (harness ls metrics)")
-    op: Literal["<", "<=", ">", ">="] = field(help="the comparison")
-    where: dict[str, Any] = field(factory=dict, help="the cells checked, by grid key (aliases loss, beta, lr, variant; max/min pick an extreme)")
-    value: float | None = field(None, help="a constant right-hand side")
-    than: Comparand | None = field(None, help="... or another cell's value")
-    stat: Literal["mean", "min", "max", "ci_low", "ci_high"] = field("mean",
-        help='over seeds: max < 0 means "every seed"; ci_high < 0 "the 95% t-interval of the mean lies below 0"')
-
-    def validate(self):
-        if (self.value is None) == (self.than is None):
-            return "value", "give exactly one of `value` and `than`"
-        return None
-
-
-@dataclasses.dataclass(frozen=True)
 class BaselineFile:
     suite: str = field(help="the suite this baseline belongs to (re-recording another suite over it is refused)")
     reason: str = field(help="why these numbers are the reference (required, reviewed)")
@@ -99,7 +74,8 @@ class BaselineFile:
         help="whether the reward model judged better than chance when recorded (None: no RM); its metrics are not tested when either side's RM is at chance (harness.analysis.frame.RMSignal)")
     test: TestSettings = field(factory=TestSettings, help="how cells are tested (Welch's t over seeds, corrected)")
     tolerances: dict[str, Tolerance] = field(factory=dict, help="per metric: the practical floor and direction")
-    expectations: list[Expectation] = field(factory=list, help="stated claims that must keep holding")
+    expectations: list[ClaimSpec] = field(factory=list,
+        help="claims that must keep holding (harness.analysis.claims: bound, sign, difference)")
     env: dict[str, Any] = field(factory=dict, help="machine and library versions when recorded")
     metrics_sha256: str = field("", help="of metrics.parquet: the two files are one unit (save_baseline)")
 
@@ -119,7 +95,10 @@ def load_baseline(path: str | Path, *, verify: bool = True) -> Baseline:
     if not yml.is_file() or not pq.is_file():
         raise HarnessError(f"{path}: not a baseline (needs {BASELINE_FILE} and {METRICS_FILE}); "
                            f"record one with `harness baseline record RESULTS --to {path} --reason ...`")
-    file = from_dict(BaselineFile, load_yaml(yml), source=str(yml))
+    data = load_yaml(yml)
+    if isinstance(data, dict) and isinstance(data.get("expectations"), list):  # older files: no kinds
+        data = {**data, "expectations": [from_expectation(e) for e in data["expectations"]]}
+    file = from_dict(BaselineFile, data, source=str(yml))
     if verify and file.metrics_sha256 and file_hash(pq, n=64) != file.metrics_sha256:
         raise HarnessError(f"{pq}: does not match the metrics_sha256 in {yml} (a recording was interrupted, or "
                            "one file was edited without the other); re-record the baseline")
@@ -208,6 +187,7 @@ def save_baseline(b: Baseline) -> None:
     metrics = write_atomic(b.path / METRICS_FILE, lambda tmp: b.metrics.to_parquet(tmp, index=False))
     b.file = dataclasses.replace(b.file, metrics_sha256=file_hash(metrics, n=64))
     doc = _prune(to_dict(b.file))
+    doc["expectations"] = [claim_dict(c) for c in b.file.expectations]
     text = HEADER.format(suite=b.file.suite) + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     write_text_atomic(b.path / BASELINE_FILE, text)
 

@@ -30,9 +30,10 @@ import dataclasses
 import math
 from pathlib import Path
 
+from harness.analysis.verdict import CheckResult
 from harness.errors import HarnessError
 from harness.regress.baseline import Baseline, load_baseline
-from harness.regress.checks import CheckResult, check_expectations
+from harness.regress.checks import check_expectations
 
 SHOW_UNFLAGGED = 5  # the largest moves (in units of their standard error) that did not flag
 

@@ -42,7 +42,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.verdict import ClaimSpec
+from harness.analysis.claims import ClaimSpec
 from harness.config import check, field, from_dict, load_yaml, nonnegative, to_dict
 from harness.errors import ConfigError
 from harness.evaluation.config import SFT_BACKBONE, EvalConfig, normalize
