@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.evaluation.config import EvalConfig, config_hash
-from harness.evaluation.metrics import row, sample_metrics, winrate_row
+from harness.evaluation.metrics import row, sample_metrics
 from harness.hashing import content_hash
 from harness.results.store import ResultStore
 
@@ -114,15 +114,12 @@ class _Session:
         self.cfg, self.pairs, self.store, self.log = cfg, pairs, store, log
         g = cfg.generation
         self.spec = SamplingSpec(g.max_new_tokens, g.temperature, g.top_p, g.samples, g.seed)
-        self.scorers, self.lmeval, self.generator, self.kl, self.rm = [], None, None, None, None
-        self.ref_rewards: dict[tuple[str, int], float] = {}
+        self.scorers, self.lmeval, self.generator = [], None, None
         try:  # cheap checks and loads first: a bad RM path or task name fails before the engine starts
             # every registered scorer decides from the eval block whether (and how) it takes part
             ctx = ScoringContext(ref_dir=ref_dir, root=store.root, pairs=pairs, log=log)
-            on = {name: SCORERS.get(name).for_eval(cfg, ctx) for name in SCORERS}
-            self.scorers = [s for s in on.values() if s is not None]
-            self.kl, reward = on.get("kl"), on.get("reward")
-            self.rm = reward.rm if reward is not None else None
+            on = [SCORERS.get(name).for_eval(cfg, ctx) for name in SCORERS]
+            self.scorers = [s for s in on if s is not None]
             if cfg.lmeval.tasks:
                 from harness.evaluation.lmeval import LMEvalSession
 
@@ -158,12 +155,17 @@ class _Session:
             if col not in evals or set(evals[col]) != {want}:
                 return False
         scores = self.store.read("scores", ref_id)
-        self.ref_rewards = {(pid, int(k)): float(r) for pid, k, r in zip(scores["prompt_id"], scores["sample"],
-                                                                          scores["reward"])}
+        for hook in self._hooks("reuse_reference"):
+            hook(scores)
         self.log(f"eval: reference {ref_id} already evaluated with this config; reusing its rows")
         return True
 
+    def _hooks(self, name: str) -> list:
+        """The scorers' optional hook `name` (harness.scoring.base.Scorer), in registry order."""
+        return [getattr(s, name) for s in self.scorers if hasattr(s, name)]
+
     def evaluate(self, run_id: str, ckpt, *, is_reference: bool = False) -> None:
+        """Generate -> score -> rows -> persist, for one checkpoint."""
         from harness.data.messages import prompt_text
         from harness.generation import encode_prompts, prompt_seed
         from harness.generation.base import check_model_dir
@@ -180,14 +182,18 @@ class _Session:
         flat = [(i, k, c) for i, comps in enumerate(outputs) for k, c in enumerate(comps)]
         samples = Samples(run_id, path, [self.pairs[i].prompt_id for i, _, _ in flat], [self.pairs[i].prompt for i, _, _ in flat],
                           [prompt_ids[i] for i, _, _ in flat], [c.text for _, _, c in flat],
-                          [c.token_ids for _, _, c in flat], [self.pairs[i].gold for i, _, _ in flat])
+                          [c.token_ids for _, _, c in flat], [self.pairs[i].gold for i, _, _ in flat],
+                          [k for _, k, _ in flat])
+        # score: every scorer's per-sample columns, then its per-pair columns (held-out pairs)
         t1 = time.perf_counter()
         columns: dict[str, list] = {}
         for scorer in self.scorers:
             columns.update(scorer.score(samples))
         columns.update({"completion_tokens": [len(c.token_ids) for _, _, c in flat],
                         "stopped": [float(c.finish_reason == "stop") for _, _, c in flat]})
-        pair_cols = self._pair_logps(path, tok)
+        pair_cols: dict[str, list] = {}
+        for hook in self._hooks("pair_columns"):
+            pair_cols.update(hook(path, tok, self.pairs, self.cfg))
         score_s = time.perf_counter() - t1
 
         gens = [{"run_id": run_id, "prompt_id": self.pairs[i].prompt_id, "sample": k,
@@ -197,13 +203,17 @@ class _Session:
         scores = [{"run_id": run_id, "prompt_id": pid, "sample": k,
                    **{col: _num(columns[col][j]) for col in columns if col not in ("completion_tokens", "stopped")}}
                   for j, (pid, (_, k, _)) in enumerate(zip(samples.prompt_ids, flat))]
+        extras = {k: v for hook in self._hooks("sample_extras") for k, v in hook().items()}
         for r in scores:  # contract columns exist even when their scorer is off
             for col in ("reward", "correct", "kl"):
                 r.setdefault(col, math.nan)
-            if self.rm is not None:  # every reward carries the accuracy of the model that gave it
-                r["rm_heldout_accuracy"] = self.rm.heldout_accuracy
-        evals = self._metrics(run_id, samples.prompt_ids, flat, columns, pair_cols, is_reference)
+            r.update(extras)
+        # rows: means with intervals over prompts, then each scorer's own rows, then timings
+        evals = self._metrics(run_id, samples.prompt_ids, columns, pair_cols)
+        for hook in self._hooks("eval_rows"):
+            evals += hook(run_id, samples, columns, is_reference=is_reference, cfg=self.cfg)
         evals += [row(run_id, "generation_s", gen_s), row(run_id, "scoring_s", score_s)]
+        # persist: evals last, its presence means "evaluated" to the suite runner
         self.store.write("generations", run_id, gens)
         self.store.write("scores", run_id, scores)
         if self.lmeval is not None:
@@ -214,43 +224,14 @@ class _Session:
                                             "is_reference": is_reference} for r in evals])
         self.store.delete("evals", f"{run_id}.failed")
 
-    def _metrics(self, run_id, prompt_ids, flat, columns, pair_cols, is_reference) -> list[dict]:
+    def _metrics(self, run_id, prompt_ids, columns, pair_cols) -> list[dict]:
         c = self.cfg
         evals = sample_metrics(run_id, prompt_ids, columns, iters=c.bootstrap_iters, seed=c.generation.seed, level=c.ci_level)
         if pair_cols:
             pair_ids = [p.prompt_id for p in self.pairs][: len(next(iter(pair_cols.values())))]
             evals += sample_metrics(run_id, pair_ids, pair_cols, iters=c.bootstrap_iters, seed=c.generation.seed,
                                     level=c.ci_level)
-        if "reward" in columns:
-            evals.append(row(run_id, "rm_heldout_accuracy", self.rm.heldout_accuracy,
-                             n=self.rm.info.get("heldout_pairs"), reward_model=self.rm.path))
-            rewards = {(pid, k): r for pid, (_, k, _), r in zip(prompt_ids, flat, columns["reward"])}
-            if is_reference:
-                self.ref_rewards = rewards
-            elif c.winrate and self.ref_rewards:
-                wr = winrate_row(run_id, rewards, self.ref_rewards, iters=c.bootstrap_iters, seed=c.generation.seed)
-                if wr:
-                    evals.append(wr)
         return evals
-
-    def _pair_logps(self, path: Path, tok) -> dict[str, list[float]]:
-        """Held-out chosen/rejected log-probs under policy and reference (training tokenisation)."""
-        if self.kl is None:
-            return {}
-        from harness.data.tokenize import tokenize_pairs
-
-        g = self.cfg.generation
-        tokenized, _ = tokenize_pairs(self.pairs, tok, max_prompt_len=g.max_prompt_len,
-                                      max_response_len=g.max_model_len - g.max_prompt_len, on_bad_row="skip")
-        if len(tokenized) != len(self.pairs):
-            return {}  # some pairs dropped: the rows would no longer align with the prompt ids
-        prompts = [t.prompt_ids for t in tokenized]
-        out = {}
-        for side in ("chosen", "rejected"):
-            pol, ref = self.kl.logps(path, prompts, [getattr(t, f"{side}_ids") for t in tokenized])
-            out[f"{side}_logp"] = pol
-            out[f"{side}_logratio"] = [a - b for a, b in zip(pol, ref)]
-        return out
 
     def close(self) -> None:
         for part in [self.generator, self.lmeval, *self.scorers]:

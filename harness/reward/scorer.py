@@ -35,6 +35,7 @@ class RewardModelScorer:
 
     def __init__(self, path: str | Path, **kwargs):
         self.rm = load_reward_model(path, **kwargs)
+        self._ref: dict[tuple[str, int], float] = {}  # the reference's rewards, per (prompt, sample)
 
     @classmethod
     def for_eval(cls, cfg, ctx) -> "RewardModelScorer | None":
@@ -49,6 +50,29 @@ class RewardModelScorer:
 
     def score(self, samples: Samples) -> dict[str, list[float]]:
         return {"reward": self.rm.score(samples.prompts, samples.completions)}
+
+    def sample_extras(self) -> dict:
+        """Every reward carries the held-out accuracy of the model that gave it."""
+        return {"rm_heldout_accuracy": self.rm.heldout_accuracy}
+
+    def eval_rows(self, run_id: str, samples: Samples, columns: dict, *, is_reference: bool, cfg) -> list[dict]:
+        """The reward model's held-out accuracy, and the run's win-rate against the reference."""
+        from harness.evaluation.metrics import row, winrate_row
+
+        rows = [row(run_id, "rm_heldout_accuracy", self.rm.heldout_accuracy, n=self.rm.info.get("heldout_pairs"),
+                    reward_model=self.rm.path)]
+        index = samples.sample_index or [0] * len(samples)
+        rewards = {(pid, k): r for pid, k, r in zip(samples.prompt_ids, index, columns["reward"])}
+        if is_reference:
+            self._ref = rewards
+        elif cfg.winrate and self._ref:
+            wr = winrate_row(run_id, rewards, self._ref, iters=cfg.bootstrap_iters, seed=cfg.generation.seed)
+            if wr:
+                rows.append(wr)
+        return rows
+
+    def reuse_reference(self, scores) -> None:
+        self._ref = {(pid, int(k)): float(r) for pid, k, r in zip(scores["prompt_id"], scores["sample"], scores["reward"])}
 
     def close(self) -> None:
         self.rm = None

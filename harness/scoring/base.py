@@ -27,6 +27,7 @@ class Samples:
     completions: Sequence[str]
     completion_token_ids: Sequence[Sequence[int]]
     golds: Sequence[str | None]
+    sample_index: Sequence[int] = ()  # which of its prompt's samples each row is (0 with one sample a prompt)
 
     def __len__(self) -> int:
         return len(self.completions)
@@ -43,6 +44,16 @@ class ScoringContext:
 
 
 class Scorer(Protocol):
+    """Required: `columns`, `for_eval`, `score`, `close`. Optional hooks (the evaluation calls each
+    one a scorer has, so a scorer owns everything it produces and evaluation names none):
+    - `pair_columns(policy_dir, tokenizer, pairs, cfg) -> {column: [one value per held-out pair]}`:
+      per-pair numbers, aggregated like sample columns (the catalogue's `pairs` source);
+    - `sample_extras() -> {column: value}`: constants every `scores` row of this evaluation carries;
+    - `eval_rows(run_id, samples, columns, *, is_reference, cfg) -> [evals rows]`: rows of its own
+      (a reward model's held-out accuracy, the win-rate against the reference);
+    - `reuse_reference(scores)`: the reference's stored `scores` rows, when the reference is not
+      evaluated again (what `eval_rows` compares with)."""
+
     columns: tuple[str, ...]  # the `scores` columns it fills
 
     @classmethod
@@ -53,3 +64,6 @@ class Scorer(Protocol):
     def score(self, samples: Samples) -> dict[str, list[float]]: ...
 
     def close(self) -> None: ...
+
+
+HOOKS = ("pair_columns", "sample_extras", "eval_rows", "reuse_reference")  # optional, see Scorer

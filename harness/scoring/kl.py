@@ -63,6 +63,24 @@ class KLScorer:
         pol, ref = self.logps(samples.model_dir, samples.prompt_token_ids, samples.completion_token_ids)
         return {"kl": [a - b for a, b in zip(pol, ref)], "logp_policy": pol, "logp_ref": ref}
 
+    def pair_columns(self, policy_dir, tokenizer, pairs, cfg) -> dict[str, list[float]]:
+        """Held-out chosen/rejected log-probs under policy and reference (training tokenisation):
+        the catalogue's `pairs` metrics (chosen_logratio, ...)."""
+        from harness.data.tokenize import tokenize_pairs
+
+        g = cfg.generation
+        tokenized, _ = tokenize_pairs(pairs, tokenizer, max_prompt_len=g.max_prompt_len,
+                                      max_response_len=g.max_model_len - g.max_prompt_len, on_bad_row="skip")
+        if len(tokenized) != len(pairs):
+            return {}  # some pairs dropped: the rows would no longer align with the prompt ids
+        prompts = [t.prompt_ids for t in tokenized]
+        out = {}
+        for side in ("chosen", "rejected"):
+            pol, ref = self.logps(policy_dir, prompts, [getattr(t, f"{side}_ids") for t in tokenized])
+            out[f"{side}_logp"] = pol
+            out[f"{side}_logratio"] = [a - b for a, b in zip(pol, ref)]
+        return out
+
     def close(self) -> None:
         self._ref = self._policy = None
 
