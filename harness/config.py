@@ -1,7 +1,7 @@
 """Plain config: YAML → frozen dataclasses, validated before any heavy work.
 
 Usage:
-    cfg = load_config(TrainConfig, "suites/examples/train-tiny.yaml", ["train.beta=0.5"])
+    cfg = load_config(RunConfig, "suites/examples/train-tiny.yaml", ["loss.beta=0.5"])
 
 Rules (torchtune / lm-eval style):
 - `yaml.safe_load` semantics only (a SafeLoader that also rejects duplicate keys); the top level
@@ -10,7 +10,7 @@ Rules (torchtune / lm-eval style):
   name the file and the dotted key: ``suites/x.yaml: train.beta: must be > 0, got -0.1``.
 - Overrides are dotted ``key=value`` strings; the value is parsed as YAML (``0.5`` is a float,
   ``[1, 2]`` a list) and then type-checked exactly like the file.
-- Range checks live next to the field: ``beta: float = field(default=0.1, metadata=positive)``.
+- Range checks and help live next to the field: ``beta: float = field(0.1, meta=positive, help="...")``.
 
 A config class is any frozen dataclass whose fields use: bool, int, float, str, Literal[...],
 Optional[X], list[X], tuple[X, ...], dict[str, X], Any, or a nested config dataclass.

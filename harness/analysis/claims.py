@@ -8,6 +8,8 @@ requires to keep holding).
        where: {variant: minor_dpo}, than: {variant: dpo}, by: [lr]}
     - {kind: bound, text: "DPO displaces at the high lr", metric: final_logratio_chosen,
        where: {variant: dpo, lr: max}, op: "<", value: 0, stat: max}
+    - {kind: quantile, text: "DPO displaces the most alike pairs more", metric: pair_displaced,
+       where: {variant: dpo, lr: max}, feature: ches, bins: 5, op: ">", value: 0}
 
 The registry `CLAIM_KINDS` maps a kind to its parameters (a dataclass: which of the flat keys
 that kind takes) and to the function that judges it (`fn(claim, ctx) -> Finding`, in
@@ -58,6 +60,17 @@ class BoundParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class QuantileParams:
+    """Per cell, the metric's per-pair column in the top quantile of a pair feature minus the bottom one
+    (harness.analysis.pairs: two-way bootstrap over pairs and seeds) lies `op` `value`."""
+
+    feature: str
+    bins: int
+    op: str
+    value: float | None
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimKind:
     params: type  # which flat keys of a ClaimSpec the kind takes
     judge: str  # "module:function" judging it: fn(ClaimSpec, verdict context) -> Finding
@@ -68,6 +81,7 @@ CLAIM_KINDS: Registry[ClaimKind] = Registry("claim kind")
 CLAIM_KINDS.register("sign", ClaimKind(SignParams, "harness.analysis.verdict:sign_claim"))
 CLAIM_KINDS.register("difference", ClaimKind(DifferenceParams, "harness.analysis.verdict:difference_claim", ("than",)))
 CLAIM_KINDS.register("bound", ClaimKind(BoundParams, "harness.analysis.verdict:bound_claim"))
+CLAIM_KINDS.register("quantile", ClaimKind(QuantileParams, "harness.analysis.pair_claims:quantile_claim"))
 
 COMMON = ("text", "kind", "metric", "where")
 
@@ -79,7 +93,7 @@ def _known(kind: str) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class ClaimSpec:
     text: str = field(help="the claim as the report and the regress output state it")
-    kind: str = field(meta=check(_known), help="`harness ls claims`: sign | difference | bound")
+    kind: str = field(meta=check(_known), help="`harness ls claims`: sign | difference | bound | quantile")
     metric: str = field(help="a catalogue metric (`harness ls metrics`), e.g. final_logratio_chosen, verifier_accuracy")
     where: dict[str, Any] = field(factory=dict, help="the cells claimed about, by grid key (aliases variant, loss, "
                                                      "beta, lr; max/min pick an extreme); difference: the first side")
@@ -92,6 +106,9 @@ class ClaimSpec:
         help='bound: over seeds; max < 0 means "every seed", ci_high < 0 "the 95% t-interval lies below 0"')
     offset: float = field(0.0, help="bound: added to the partner cell's value")
     than_metric: str | None = field(None, help="bound: the partner cell's metric (default: `metric`)")
+    feature: str = field("ches", help="quantile: the per-pair feature of the `pairs` table whose quantiles are "
+                                      "compared (ches, ches_mean, edit_distance, shared_prefix_tokens, chosen_tokens)")
+    bins: int = field(5, help="quantile: how many quantiles (5: quintiles); the claim is top minus bottom")
 
     def validate(self):
         if self.kind not in CLAIM_KINDS:
@@ -108,8 +125,15 @@ class ClaimSpec:
                 return name, f"a {self.kind} claim needs `{name}`"
         if self.kind == "bound" and (self.value is None) == (self.than is None):
             return "value", "a bound claim: give exactly one of `value` and `than`"
-        if self.op in ("<=", ">=") and self.kind == "sign":
-            return "op", "a sign claim is strict: < or >"
+        if self.op in ("<=", ">=") and self.kind in ("sign", "quantile"):
+            return "op", f"a {self.kind} claim is strict: < or >"
+        if self.kind == "quantile":
+            from harness.analysis.pairs import FEATURES
+
+            if self.feature not in FEATURES:
+                return "feature", f"{self.feature!r} is not a pair feature (one of: {', '.join(FEATURES)})"
+            if self.bins < 2:
+                return "bins", "a quantile claim needs at least 2 quantiles"
         return None
 
     @property

@@ -24,8 +24,6 @@ from typing import Any, Literal
 from harness.config import at_least_one, check, field, from_dict, in_range, nonnegative, positive, to_dict
 from harness.hashing import content_hash
 
-F = dataclasses.field
-
 
 def _backend(v: str) -> str | None:
     from harness.generation import BACKENDS

@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.generation.base import architecture_key, check_model_dir
 from harness.registry import Registry
 
-LOCAL_TASKS = Path(__file__).resolve().parent / "assets" / "lmeval_tasks"  # package data: a wheel keeps it
+LOCAL_TASKS = Path(__file__).resolve().parents[1] / "assets" / "lmeval_tasks"  # package data: a wheel keeps it
 # lm-eval model backends: name -> how `simple_evaluate` gets the model for a checkpoint
 # (see LMEvalSession._model); a new backend is one more entry
 LMEVAL_BACKENDS: Registry = Registry("lm-eval backend")

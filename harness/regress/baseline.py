@@ -37,7 +37,6 @@ from harness.config import field, from_dict, in_range, load_yaml, nonnegative, t
 from harness.errors import HarnessError
 from harness.hashing import file_hash
 
-F = dataclasses.field
 BASELINE_FILE, METRICS_FILE = "baseline.yaml", "metrics.parquet"
 
 

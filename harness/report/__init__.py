@@ -72,6 +72,13 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
         intro.append(f"The {res.rm.describe()}." + ("" if signal else " Reward and win-rate columns are left out, "
                                                     "and the frontier plots verifier accuracy."))
     sections = list(sections or verdict_sections(res, agg, opts))
+    from harness.analysis.pairs import load_pairs
+
+    pair_rows = load_pairs(res)  # the `pairs` table (schema 3 on): which pairs displace
+    if pair_rows is not None:
+        from harness.report.pairs_section import pairs_section
+
+        sections.append(pairs_section(res, pair_rows))
 
     written: list[Path] = []
     images: dict[str, bytes] = {}
@@ -86,6 +93,13 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
             if path is not None:
                 written.append(path)
                 images[name] = path.read_bytes()
+        if pair_rows is not None:
+            from harness.report.pairs_section import CAPTION, PLOT, displacement_plot
+
+            path = displacement_plot(res, pair_rows, root / PLOT)
+            if path is not None:
+                written.append(path)
+                images[PLOT], captions[PLOT] = path.read_bytes(), CAPTION
     if "md" in formats:
         md = [f"# {title}", "", *intro, "", *(render_markdown_section(h, lines) for h, lines in sections or ()),
               render_markdown(main), render_markdown(per_run)]

@@ -21,7 +21,9 @@ Sources:
 - ``steps``: a column of the `steps` table (STEP_COLUMNS), reported as its final value: the held-out
   (`eval`) split at its last step when the run has one, else the mean of the last 10% of training
   steps (one training batch is too noisy to call final);
-- ``runs``: a count from the run's status (diverged, failed).
+- ``runs``: a count from the run's status (diverged, failed);
+- ``pair_table``: a column of the `pairs` table (one row per run x held-out pair), judged per pair
+  by `quantile` claims (harness.analysis.pairs); not aggregated per run, so not in tables or regress cells.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Metric:
     name: str
     header: str  # short column header
     description: str
-    source: Literal["samples", "pairs", "evals", "steps", "runs"] = "evals"
+    source: Literal["samples", "pairs", "evals", "steps", "runs", "pair_table"] = "evals"
     column: str = ""  # samples / pairs / steps: the column it is computed from
     cell: Literal["mean", "sum"] = "mean"  # over seeds: mean ± t-interval, or a count (k/n)
     higher_is_better: bool | None = None
@@ -201,6 +203,11 @@ for _m in [
            "frac_chosen_below_ref", main=5, higher_is_better=False),
     Metric("final_frac_rejected_above_ref", "rejected above ref", "final share of pairs with r_l > 0", "steps",
            "frac_rejected_above_ref"),
+    # per held-out pair (`pairs` table): what quantile claims compare across a pair feature's quantiles
+    Metric("pair_displaced", "displaced (per pair)", "held-out pair whose final chosen log-ratio is < 0 (1/0)",
+           "pair_table", "displaced", higher_is_better=False),
+    Metric("pair_chosen_logratio", "r_w (per pair)", "final chosen log-ratio of a held-out pair", "pair_table",
+           "chosen_logratio"),
     # outcomes (`runs`)
     Metric("diverged", "diverged", "runs stopped as diverged (count over seeds)", "runs", "status", cell="sum",
            main=6, tol_abs=0, higher_is_better=False, digits=0),

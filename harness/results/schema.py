@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from harness.results.catalogue import STEP_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3 added the `pairs` table (no renames: a version-2 folder reads as it is, without one)
 
 # version -> table -> {old name: new name}: what that version renamed
 RENAMES: dict[int, dict[str, dict[str, str]]] = {
@@ -40,6 +40,11 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "scores": {"run_id": S, "prompt_id": S, "sample": I, "reward": F, "correct": F, "kl": F},
     "evals": {"run_id": S, "metric": S, "value": F, "ci_low": F, "ci_high": F, "n": I},
     "lmeval": {"run_id": S, "task": S, "metric": S, "value": F, "stderr": F, "n": I},
+    # one row per (run, held-out pair) at the run's last eval, with the reference's per-pair features
+    # (harness.logprobs.ches): written by training runs that complete, from schema 3 on
+    "pairs": {"run_id": S, "prompt_id": S, "chosen_logratio": F, "rejected_logratio": F, "margin": F,
+              "displaced": B, "pair_index": I, "split": S, "step": I, "prompt_tokens": I, "chosen_tokens": I,
+              "rejected_tokens": I, "shared_prefix_tokens": I, "edit_distance": I, "ches": F, "ches_mean": F},
     # `harness bench ...`: one row per (bench, side, repeat, metric), with the machine it ran on
     "bench": {"bench": S, "side": S, "repeat": I, "metric": S, "value": F, "config_json": S,
               "machine_json": S, "created_at": S},

@@ -1,6 +1,6 @@
 """Suites: a YAML grid of runs (`spec`), its expansion into hashed run configs (`grid`), and the
 resumable runner (`runner`) that executes them through an executor (`executors`), with the
-SFT stage (in `grid`) and the reward-model stage (`rm`) shared by every run.
+SFT stage (in `grid`) and the reward-model stage (`reward_stage`) shared by every run.
 
     from harness.suite import load_suite, expand, run_suite
     suite = load_suite("suites/smoke.yaml")

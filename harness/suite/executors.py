@@ -47,6 +47,14 @@ class Outcome:
         return self.error is None
 
 
+def where_am_i() -> str:
+    """This worker, as progress lines name it: host and pid."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def call(task: Task, deps: dict[str, Outcome], where: str = "") -> Outcome:
     """Run one task body, in whichever process: an exception is an outcome (the suite goes on),
     and the task's warnings travel with it (harness.notices)."""

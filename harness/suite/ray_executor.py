@@ -29,11 +29,7 @@ import os
 import socket
 from collections.abc import Sequence
 
-from harness.suite.executors import DoneHook, Hook, Outcome, Task
-
-
-def _where() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+from harness.suite.executors import DoneHook, Hook, Outcome, Task, where_am_i
 
 
 def _call(task: Task, deps: dict[str, Outcome], driver: tuple[str, int] | None = None) -> Outcome:
@@ -42,7 +38,7 @@ def _call(task: Task, deps: dict[str, Outcome], driver: tuple[str, int] | None =
 
     if driver is not None:
         _end_with(driver)
-    return call(task, deps, where=_where())
+    return call(task, deps, where=where_am_i())
 
 
 _watched: set[tuple[str, int]] = set()

@@ -36,8 +36,7 @@ def distributed_submitter(task, resources: dict, max_retries: int):
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
 
-        from harness.suite.executors import Outcome
-        from harness.suite.ray_executor import _where
+        from harness.suite.executors import Outcome, where_am_i
 
         gpus = resources.get("num_gpus", 0)
         trainer = TorchTrainer(_train_loop, train_loop_config={"task": task, "deps": deps},
@@ -48,9 +47,9 @@ def distributed_submitter(task, resources: dict, max_retries: int):
         try:
             result = trainer.fit()
         except Exception as e:  # Ray Train raises when a worker fails past its retries
-            return Outcome(error=f"ray train: {type(e).__name__}: {str(e).strip().splitlines()[0]}", where=_where())
+            return Outcome(error=f"ray train: {type(e).__name__}: {str(e).strip().splitlines()[0]}", where=where_am_i())
         if getattr(result, "error", None):
-            return Outcome(error=f"ray train: {type(result.error).__name__}: {result.error}", where=_where())
+            return Outcome(error=f"ray train: {type(result.error).__name__}: {result.error}", where=where_am_i())
         value = dict(result.metrics or {}).get("outcome")
         return Outcome(value=SimpleNamespace(**value) if value else None, where=f"{n} Ray Train workers")
 

@@ -17,8 +17,6 @@ from typing import Any, Literal
 from harness.config import at_least_one, check, field, in_range, nonnegative, positive
 from harness.tracking import LoggerSpec, check_loggers
 
-F = dataclasses.field
-
 
 @dataclasses.dataclass(frozen=True)
 class LoraConfig:

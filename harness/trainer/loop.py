@@ -57,6 +57,8 @@ class Loop:
         self.per_epoch = len(batches(self.lengths, self.t.batch_size, seed=self.t.seed, epoch=0))
         self._epoch, self._order = -1, []
         self.rows: list[dict] = []  # steps-table rows so far (kept on failure too)
+        self.pair_logratios: list | None = None  # during an eval: (indices, r_w, r_l) per batch (the `pairs` table)
+        self.final_pairs: tuple | None = None  # (r_w [N], r_l [N]) of the held-out pairs at the last eval
         self.ref_train, self.ref_eval = self._ref_tensors(session.ref_train), self._ref_tensors(session.ref_eval)
 
     def _ref_tensors(self, ref):
@@ -87,6 +89,8 @@ class Loop:
         loss = self.s.loss(pc, pr, rc, rr, beta=self.cfg.loss.beta, chosen_lengths=lc, rejected_lengths=lr,
                            **self.cfg.loss.params)
         sums.add(loss, pc, pr, rc, rr, lc, lr, tokens=batch["pair_tokens"])
+        if self.pair_logratios is not None and rc is not None and not torch.is_grad_enabled():
+            self.pair_logratios.append((idx, (pc - rc).detach().double().cpu(), (pr - rr).detach().double().cpu()))
         if not self.dist.active:
             return loss.losses.mean()
         return loss.losses.sum() * (self.dist.world / size)
@@ -118,11 +122,14 @@ class Loop:
         pairs = self.s.data.eval
         self.model.eval()
         sums = MetricSums(self.s.device)
+        self.pair_logratios = None if self.dist.active else []  # one process: every pair's r_w, r_l too
         for idx in batches([p.length for p in pairs], 2 * self.t.batch_size):
             if self.dist.shard(idx):
                 self.forward(pairs, self.ref_eval, idx, sums)
             elif self.dist.strategy == "fsdp":  # FSDP's collectives need every rank in every forward
                 self.forward(pairs, self.ref_eval, idx[:1], MetricSums(self.s.device))
+        self.final_pairs = _per_pair(self.pair_logratios, len(pairs)) if self.pair_logratios else None
+        self.pair_logratios = None
         self.model.train()
         return {**sums.reduce(None, self.dist), "learning_rate": math.nan}
 
@@ -197,3 +204,11 @@ class Loop:
 
     def _row(self, step: int, split: str, metrics: dict, wall: float, step_s: float) -> dict:
         return {"run_id": self.run_id, "step": step, "split": split, **metrics, "elapsed_s": wall, "step_s": step_s}
+
+
+def _per_pair(parts: list, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r_w [n], r_l [n]) in pair order from an eval's (indices, r_w, r_l) batches."""
+    r_w, r_l = torch.full((n,), math.nan, dtype=torch.float64), torch.full((n,), math.nan, dtype=torch.float64)
+    for idx, w, lo in parts:
+        r_w[idx], r_l[idx] = w, lo
+    return r_w, r_l

@@ -86,10 +86,27 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
         result.wall_s = time.perf_counter() - t0
         if session.dist.main:  # rank 0 alone writes the run's rows (its metrics are the global batch's)
             store.write("steps", run_id, loop.rows if loop else [])
+            if loop is not None and result.status == "completed" and loop.final_pairs is not None:
+                store.write("pairs", run_id, pairs_rows(run_id, session, *loop.final_pairs, step=result.steps))
             store.write("runs", run_id, [_runs_row(cfg, result, session, suite, out_dir)])
         if trackers:
             trackers.finish(result.status)
     return result
+
+
+def pairs_rows(run_id: str, session, r_w, r_l, *, step: int) -> list[dict]:
+    """The `pairs` table of a run: one row per held-out pair, its final log-ratios (unscaled) and the
+    reference's per-pair features (harness.logprobs.ches.COLUMNS; null without them)."""
+    from harness.logprobs.ches import COLUMNS
+
+    feats = session.features_eval.columns if session.features_eval is not None else {}
+    rows = []
+    for i, p in enumerate(session.data.eval):
+        w, lo = float(r_w[i]), float(r_l[i])
+        rows.append({"run_id": run_id, "prompt_id": p.prompt_id, "chosen_logratio": w, "rejected_logratio": lo,
+                     "margin": w - lo, "displaced": bool(w < 0), "pair_index": int(p.index), "split": "eval",
+                     "step": int(step), **{c: (feats[c][i] if c in feats else None) for c in COLUMNS}})
+    return rows
 
 
 def _data_warnings(cfg, data) -> list[str]:

@@ -50,6 +50,7 @@ class Session:
     reference: str  # "initial policy" or the reference directory
     share_prompt: bool = False  # one [shared prefix | chosen rest | rejected rest] row per pair (data/shared_prompt.py)
     dist: Dist = dataclasses.field(default_factory=Dist)  # this process's rank in a ddp/fsdp run
+    features_eval: object = None  # harness.logprobs.ches.PairFeatures of the held-out pairs (the `pairs` table)
 
     @property
     def ref_cache_hit(self) -> bool | None:
@@ -138,7 +139,7 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
         set_threads(1)  # inside train_run's torch_threads: the caller's setting comes back afterwards
 
     ref_dir = reference_dir or cfg.reference
-    ref_train = ref_eval = None
+    ref_train = ref_eval = features_eval = None
     if info.requires_reference or n_params <= CHEAP_REFERENCE_PARAMS:
         if ref_dir:
             check_custom_code(ref_dir, trust=cfg.model.trust_remote_code, what="reference")
@@ -153,5 +154,17 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
                   dist=dist)
         ref_train = reference_logps(source, data.train, **kw)
         ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
+        features_eval = held_out_features(source, data.eval, kw) if data.eval and not dist.active else None
     return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
-                   str(ref_dir) if ref_dir else "initial policy", share_prompt, dist)
+                   str(ref_dir) if ref_dir else "initial policy", share_prompt, dist,
+                   features_eval if ref_train is not None else None)
+
+
+def held_out_features(source, pairs, kw: dict):
+    """Per-pair features of the held-out pairs under the reference (harness.logprobs.ches), cached
+    beside the reference log-probs; a ddp/fsdp run writes no `pairs` table."""
+    from harness.logprobs.ches import pair_features
+
+    return pair_features(source, pairs, cache_dir=Path(kw["cache_dir"]).parent / "features",
+                         fingerprint=kw["fingerprint"], pad_id=kw["pad_id"], batch_size=kw["batch_size"],
+                         device=kw["device"], dtype=kw["dtype"])
