@@ -36,3 +36,18 @@ def _single_thread_torch():
     if torch is not None:
         torch.set_num_threads(1)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.gpu` tests need a CUDA device: skipped, with the reason, where there is none
+    (CI and the development machines); on a GPU machine they run like any other test."""
+    gpu = [item for item in items if "gpu" in item.keywords]
+    if not gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in gpu:
+        item.add_marker(skip)

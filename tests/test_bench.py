@@ -94,3 +94,14 @@ def test_gpu_check_refuses_without_cuda(tmp_path):
         pytest.skip("a GPU is present")
     with pytest.raises(HarnessError, match="needs a CUDA device"):
         gpucheck.run(SimpleNamespace(out=str(tmp_path), cpu=False, pairs=2, steps=2))
+
+
+@pytest.mark.gpu
+def test_gpu_check_on_cuda(tmp_path):
+    """The GPU check itself, on the card: every part passes (its figures are recorded, not asserted)."""
+    from harness.cli import main
+
+    assert main(["bench", "gpu-check", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "gpu-check" / "gpucheck.json").read_text())
+    assert result["ok"] and "CUDA" in result["device"]
+    assert set(result["bench"]["sizes"]) == {"0.5B", "1.1B"}
