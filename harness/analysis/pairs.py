@@ -29,6 +29,7 @@ import numpy as np
 
 ITERS = 2000
 SEED = 0  # bootstrap draws are fixed: a report and a regress on the same rows say the same
+NEEDED = ("pair_index", "chosen_logratio", "displaced", "ches")  # what the analysis reads
 FEATURES = ("ches", "ches_mean", "edit_distance", "shared_prefix_tokens", "chosen_tokens")
 
 
@@ -69,6 +70,8 @@ def load_pairs(res):
     if not parts:
         return None
     frame = pd.concat(parts, ignore_index=True)
+    if not set(NEEDED) <= set(frame.columns):  # a table another tool wrote without the features
+        return None
     keys = [k for k in res.keys if k in res.runs]
     done = res.runs[res.runs["status"] == "completed"]  # as every other metric: a diverged run's rows are not final
     frame = frame.merge(done[["run_id", "cell", "seed", *keys]], on="run_id")

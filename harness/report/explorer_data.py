@@ -244,7 +244,8 @@ def pairs(res, runs: dict) -> dict:
         return {"absent": "This results folder has no per-pair table: this version of the harness writes none."}
     table = _read(res, "pairs")
     if table is None or table.empty:
-        return {"absent": "This results folder has no rows in its pairs table."}
+        return {"absent": "This results folder has no per-pair table rows: its runs were written before results "
+                          "schema 3, or none completed with held-out pairs."}
     table = table[table["run_id"].isin(runs)].drop(columns=["schema_version"], errors="ignore")
     columns = [c for c in table.columns]
     return {"columns": columns,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.cells import display_keys, fmt_value, key_header
+from harness.analysis.cells import display_keys, fmt_value, grid_cells, key_header
 from harness.analysis.pairs import by_quantile, spearman
 
 HEADING = "Which pairs displace"
@@ -34,7 +34,11 @@ def pairs_section(res, frame) -> tuple[str, list[str]]:
              "lowest → highest CHES quintile, the difference, the same difference by edit-distance quintile, and "
              "Spearman's ρ(CHES, final r_w); 95% intervals from a bootstrap that resamples pairs (seeds of a pair "
              "together) and seeds (pairs of a seed together)."]
-    for cell, g in frame.groupby("cell", sort=False):
+    by_cell = dict(iter(frame.groupby("cell", sort=False)))
+    for cell in grid_cells(res):  # in the main table's order
+        g = by_cell.get(cell["_cell"])
+        if g is None:
+            continue
         row = g.iloc[0].to_dict()
         q, e, rho = by_quantile(g, "ches"), by_quantile(g, "edit_distance"), spearman(g, "ches", "chosen_logratio")
         if q is None:

@@ -1,0 +1,87 @@
+"""Per-pair features (harness.logprobs.ches): CHES by hand and against the reference's own hidden
+states, the token features, and the cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_ches_by_hand_on_small_tensors():
+    from harness.logprobs.ches import ches
+
+    # h+ = [[2, 0], [0, 1]], h- = [[1, 0], [0, -1], [3, 1]]
+    # sums: (2, 1) and (4, 0): <.,.> = 8, ||(2, 1)||^2 = 5 -> 3
+    # means: (1, 0.5) and (4/3, 0): <.,.> = 4/3, ||(1, 0.5)||^2 = 1.25 -> 1/12
+    s, m = ches(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, -1.0], [3.0, 1.0]]))
+    assert s == pytest.approx(3.0, abs=1e-12)
+    assert m == pytest.approx(1 / 12, abs=1e-12)
+    # identical sums: 0; orthogonal: -||sum h+||^2 (the sign convention: larger = more alike)
+    assert ches(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0]]))[0] == pytest.approx(0.0)
+    assert ches(torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 5.0]]))[0] == pytest.approx(-9.0)
+
+
+def test_token_features_by_hand():
+    from harness.data.tokenize import TokenizedPair
+    from harness.logprobs.ches import edit_distance, token_features
+
+    p = TokenizedPair(0, "a", (1, 2), (5, 6, 7, 8, 2), (5, 6, 9, 8, 2))
+    q = TokenizedPair(1, "b", (1,), (4, 5, 6), (5, 6, 7))
+    f = token_features([p, q])
+    assert f["prompt_tokens"] == [2, 1] and f["chosen_tokens"] == [5, 3] and f["rejected_tokens"] == [5, 3]
+    assert f["shared_prefix_tokens"] == [2, 0]
+    assert f["edit_distance"] == [1, 2]  # one substitution; delete 4, append 7
+    assert edit_distance((1, 2, 3), ()) == 3 and edit_distance("kitten", "sitting") == 3
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from harness.data.arith import generate
+    from harness.data.tokenize import tokenize_pairs
+    from harness.models import load_causal_lm, load_tokenizer, model_dir
+    from harness.trainer.config import ModelConfig
+
+    path = model_dir(ModelConfig(name="tiny"))
+    tok, model = load_tokenizer(path), load_causal_lm(path)
+    pairs, _ = tokenize_pairs(generate("train", n_pairs=12), tok, max_prompt_len=32, max_response_len=32)
+    return tok, model, pairs
+
+
+def test_stored_ches_equals_an_independent_computation_from_hidden_states(tiny, tmp_path):
+    """Each pair alone (no padding, no batching), hidden_states[-1] of the full model, positions
+    from the last prompt token to the one before the last response token."""
+    from harness.logprobs.ches import pair_features
+
+    tok, model, pairs = tiny
+    feats = pair_features(model, pairs, cache_dir=tmp_path, fingerprint="f", pad_id=tok.pad_token_id, batch_size=5)
+    assert not feats.hit
+    for i, p in enumerate(pairs):
+        sums, means = [], []
+        for resp in (p.chosen_ids, p.rejected_ids):
+            ids = torch.tensor([list(p.prompt_ids) + list(resp)])
+            with torch.no_grad():
+                h = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0].double()
+            n_p = len(p.prompt_ids)
+            h = h[n_p - 1: n_p + len(resp) - 1]
+            assert h.shape[0] == len(resp)
+            sums.append(h.sum(0))
+            means.append(h.mean(0))
+        want_sum = float(sums[0] @ sums[1] - sums[0] @ sums[0])
+        want_mean = float(means[0] @ means[1] - means[0] @ means[0])
+        assert feats.columns["ches"][i] == pytest.approx(want_sum, rel=1e-4)
+        assert feats.columns["ches_mean"][i] == pytest.approx(want_mean, rel=1e-4)
+    assert len(set(feats.columns["ches"])) > 1  # not a constant
+
+
+def test_features_are_cached_by_reference_and_pairs(tiny, tmp_path):
+    from harness.logprobs.ches import pair_features
+
+    tok, model, pairs = tiny
+    kw = dict(cache_dir=tmp_path, pad_id=tok.pad_token_id, batch_size=8)
+    first = pair_features(model, pairs, fingerprint="f", **kw)
+    calls = []
+    again = pair_features(lambda: calls.append(1) or model, pairs, fingerprint="f", **kw)
+    assert again.hit and not calls and again.columns == first.columns  # the model is never loaded on a hit
+    other = pair_features(lambda: calls.append(1) or model, pairs[:6], fingerprint="f", **kw)
+    assert not other.hit and calls == [1]  # other pairs: another key
+    assert not pair_features(model, pairs, fingerprint="g", **kw).hit  # other weights: another key
