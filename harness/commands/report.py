@@ -17,7 +17,7 @@ def add_arguments(p):
                                                  "or a dotted run key), comma-separated")
     p.add_argument("--out", default=None, help="several folders: where the combined report goes")
     p.add_argument("--title", help="report title (default: the suite's report.title)")
-    p.add_argument("--metrics", help="comma-separated main-table columns (default: all with data)")
+    p.add_argument("--metrics", help="comma-separated main-table columns (default: the catalogue's main columns with data, then lm-eval results)")
     p.add_argument("--no-plots", action="store_true", help="tables only")
 
 

@@ -64,7 +64,7 @@ class ReportOptions:
     title: str = field("", help="default: the suite name")
     enabled: bool = field(True, help="`harness run` writes the report when the suite finishes")
     metrics: list[str] = field(factory=list,
-        help="main-table columns (`harness ls metrics`); empty: all with data")
+        help="main-table columns (`harness ls metrics`); empty: the catalogue's main columns with data, then lm-eval results")
     plots: bool = field(True, help="write curves.png and frontier.png")
     claims: list[ClaimSpec] = field(factory=list, help="the verdict the report opens with (harness.analysis.verdict)")
     caveats: list[str] = field(factory=list, help="what the suite cannot show, stated under the verdict")
