@@ -142,6 +142,10 @@ def run_metrics(store, runs, steps):
     evals = store.read("evals")
     evals = evals[evals["run_id"].isin(ids) & ~evals["metric"].isin(SKIPPED_METRICS)]
     rows += [(r.run_id, r.metric, float(r.value)) for r in evals.itertuples()]
+    if "winrate_vs_ref" in set(evals["metric"]):  # length-controlled beside it, from scores + generations
+        from harness.analysis.length import lc_rows
+
+        rows += lc_rows(store, sorted(ids))
     lm = store.read("lmeval")
     rows += [(r.run_id, f"lmeval/{r.task}/{r.metric}", float(r.value)) for r in lm[lm["run_id"].isin(ids)].itertuples()]
     return pd.DataFrame(rows, columns=["run_id", "metric", "value"])

@@ -79,6 +79,11 @@ def write_report(root: str | Path, *, title: str | None = None, metrics: list[st
         from harness.report.pairs_section import pairs_section
 
         sections.append(pairs_section(res, pair_rows))
+    from harness.analysis.length import length_section
+
+    length = length_section(res, agg) if signal else None  # raw beside length-controlled win-rate, tokens
+    if length is not None:
+        sections.append(length)
 
     written: list[Path] = []
     images: dict[str, bytes] = {}

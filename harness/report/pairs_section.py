@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.cells import display_keys, fmt_value, grid_cells, key_header
+from harness.analysis.cells import display_keys, fmt_value, key_header
 from harness.analysis.pairs import by_quantile, spearman
+from harness.report.table import ordered_cells
 
 HEADING = "Which pairs displace"
 PLOT = "displacement_by_ches.png"
@@ -35,7 +36,7 @@ def pairs_section(res, frame) -> tuple[str, list[str]]:
              "Spearman's ρ(CHES, final r_w); 95% intervals from a bootstrap that resamples pairs (seeds of a pair "
              "together) and seeds (pairs of a seed together)."]
     by_cell = dict(iter(frame.groupby("cell", sort=False)))
-    for cell in grid_cells(res):  # in the main table's order
+    for cell in ordered_cells(res):  # in the main table's order
         g = by_cell.get(cell["_cell"])
         if g is None:
             continue

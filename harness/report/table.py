@@ -110,5 +110,13 @@ def _nan(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def ordered_cells(res) -> list[dict]:
+    """The grid cells (harness.analysis.cells.grid_cells) in the main table's row order."""
+    from harness.analysis.cells import grid_cells
+
+    keys = display_keys(res)
+    return sorted(grid_cells(res), key=lambda c: _sort_key([c[k] for k in keys]))
+
+
 def _sort_key(values: list) -> tuple:
     return tuple((0, v, "") if isinstance(v, (int, float)) and not _nan(v) else (1, 0, str(v)) for v in values)

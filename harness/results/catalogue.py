@@ -43,7 +43,7 @@ class Metric:
     column: str = ""  # samples / pairs / steps: the column it is computed from
     cell: Literal["mean", "sum"] = "mean"  # over seeds: mean ± t-interval, or a count (k/n)
     higher_is_better: bool | None = None
-    main: int | None = None  # position in the report's main table (None: not a main column)
+    main: float | None = None  # position in the report's main table, sorted (None: not a main column)
     brief: bool = False  # in the one-line summary `harness eval` prints per run
     # harness.regress: a move is flagged only when the test over seeds finds it AND it exceeds this
     # practical floor, max(tol_abs, tol_rel x |baseline|); `exact`: no test, any move beyond the floor
@@ -188,6 +188,10 @@ for _m in [
     # evaluation, whole rows
     Metric("winrate_vs_ref", "win-rate", "share of prompts where the reward model prefers the run's generation "
            "to the reference policy's", main=1, brief=True, needs_rm=True, higher_is_better=True),
+    # read side (harness.analysis.length, from `scores` + `generations`): the win-rate at zero length difference
+    Metric("lc_winrate_vs_ref", "LC win-rate", "length-controlled win-rate vs the reference: a logistic model of "
+           "the reward model's preference in the completion-length difference, read at zero difference", main=1.5,
+           needs_rm=True, higher_is_better=True),
     Metric("rm_heldout_accuracy", "RM acc", "the reward model's own held-out pair accuracy", brief=True, tol_abs=0.05,
            higher_is_better=True),
     # training (the last steps of `steps`)
