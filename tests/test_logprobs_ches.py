@@ -85,3 +85,35 @@ def test_features_are_cached_by_reference_and_pairs(tiny, tmp_path):
     other = pair_features(lambda: calls.append(1) or model, pairs[:6], fingerprint="f", **kw)
     assert not other.hit and calls == [1]  # other pairs: another key
     assert not pair_features(model, pairs, fingerprint="g", **kw).hit  # other weights: another key
+
+
+def test_a_run_writes_one_pairs_row_per_held_out_pair(tmp_path):
+    """The `pairs` table of a training run: its r_w mean is the final eval row's, displaced is r_w < 0,
+    and the features are those of the held-out pairs under the reference (cached once per sweep)."""
+    from test_trainer_runs import make_cfg
+
+    from harness.logprobs.ches import pair_features
+    from harness.models import load_causal_lm
+    from harness.results import ResultStore
+    from harness.trainer import train_run
+    from harness.trainer.setup import prepared_data
+
+    cfg = make_cfg(train={"steps": 3})
+    rid = train_run(cfg, tmp_path).run_id
+    store = ResultStore(tmp_path)
+    pairs, steps = store.read("pairs", rid), store.read("steps", rid)
+    last = steps[(steps["split"] == "eval") & (steps["step"] == 3)].iloc[0]
+    assert len(pairs) == 16 and set(pairs["step"]) == {3}
+    assert pairs["chosen_logratio"].mean() == pytest.approx(last["logratio_chosen"], rel=1e-6, abs=1e-7)
+    assert pairs["displaced"].tolist() == (pairs["chosen_logratio"] < 0).tolist()
+    assert pairs["displaced"].mean() == pytest.approx(last["frac_chosen_below_ref"])
+    assert (pairs["margin"] == pairs["chosen_logratio"] - pairs["rejected_logratio"]).all()
+    path, tok, data = prepared_data(cfg)
+    want = pair_features(load_causal_lm(path), data.eval, cache_dir=None, fingerprint="",
+                         pad_id=tok.pad_token_id)
+    by_index = pairs.set_index("pair_index").loc[[p.index for p in data.eval]]
+    assert by_index["ches"].tolist() == pytest.approx(want.columns["ches"], rel=1e-4)
+    assert by_index["edit_distance"].tolist() == want.columns["edit_distance"]
+    assert len(list((tmp_path / "cache" / "features").glob("*.parquet"))) == 1
+    train_run(make_cfg(train={"steps": 3}, loss={"beta": 0.5}), tmp_path)  # another beta: the same features file
+    assert len(list((tmp_path / "cache" / "features").glob("*.parquet"))) == 1
