@@ -117,3 +117,48 @@ def test_a_run_writes_one_pairs_row_per_held_out_pair(tmp_path):
     assert len(list((tmp_path / "cache" / "features").glob("*.parquet"))) == 1
     train_run(make_cfg(train={"steps": 3}, loss={"beta": 0.5}), tmp_path)  # another beta: the same features file
     assert len(list((tmp_path / "cache" / "features").glob("*.parquet"))) == 1
+
+
+def test_drop_top_by_hand():
+    from harness.data.tokenize import TokenizedPair
+    from harness.logprobs.ches import drop_top
+
+    pairs = [TokenizedPair(i, f"p{i}", (1,), (2,), (3,)) for i in range(5)]
+    kept, n = drop_top(pairs, [0.5, 3.0, -1.0, 3.0, 2.0], 0.4)
+    assert n == 2 and [p.index for p in kept] == [0, 2, 4]  # the two 3.0s go, the rest keep their order
+    assert drop_top(pairs, [0.0] * 5, 0.1) == (pairs, 0)  # floor(0.5) = 0
+
+
+def test_ches_filter_drops_the_most_alike_training_pairs(tmp_path):
+    import json
+
+    from test_trainer_runs import make_cfg
+
+    from harness.logprobs.ches import pair_features
+    from harness.models import load_causal_lm
+    from harness.results import ResultStore
+    from harness.results.records import content, run_id
+    from harness.trainer import train_run
+    from harness.trainer.setup import prepared_data
+
+    plain = make_cfg()
+    cfg = make_cfg(data={"filter": {"ches_top_fraction": 0.25}})
+    assert "filter" not in content(plain)["data"] and run_id(plain) != run_id(cfg)
+    rid = train_run(cfg, tmp_path).run_id
+    row = ResultStore(tmp_path).read("runs", rid).iloc[0]
+    path, tok, data = prepared_data(plain)
+    n = len(data.train)
+    assert json.loads(row["dropped_json"])["ches_top_fraction"] == n // 4
+    assert row["n_train"] == n - n // 4
+    ches = pair_features(load_causal_lm(path), data.train, cache_dir=None, fingerprint="",
+                         pad_id=tok.pad_token_id).columns["ches"]
+    # the pairs trained on (their reference log-probs were cached) are those below the cut
+    import pandas as pd
+
+    refs = [pd.read_parquet(f) for f in (tmp_path / "cache" / "refs").glob("*.parquet")]
+    [trained] = [r for r in refs if len(r) == n - n // 4]
+    position = {p.index: i for i, p in enumerate(data.train)}
+    kept = sorted(ches[position[i]] for i in trained["index"])
+    assert kept[-1] <= sorted(ches, reverse=True)[n // 4] and len(set(trained["index"])) == n - n // 4
+    _, _, filtered = prepared_data(cfg)  # the memoised data is not changed by the filter
+    assert len(filtered.train) == n

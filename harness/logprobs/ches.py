@@ -127,6 +127,15 @@ def token_features(pairs: Sequence[TokenizedPair]) -> dict[str, list[int]]:
             "edit_distance": [edit_distance(p.chosen_ids, p.rejected_ids) for p in pairs]}
 
 
+def drop_top(pairs: Sequence[TokenizedPair], values: Sequence[float], fraction: float) -> tuple[list, int]:
+    """(`pairs` without the floor(fraction x N) with the highest `values`, in their order; how many went).
+    Ties at the cut go by pair order (the later pair is dropped first), so the result is deterministic."""
+    n = int(fraction * len(pairs))
+    order = sorted(range(len(pairs)), key=lambda i: (values[i], i), reverse=True)
+    gone = set(order[:n])
+    return [p for i, p in enumerate(pairs) if i not in gone], n
+
+
 def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device: str) -> str:
     return content_hash({"reference": fingerprint, "pairs": pairs_hash(pairs), "dtype": str(dtype),
                          "device": torch.device(device).type, "what": "pair_features", "v": 1}, 24)

@@ -49,9 +49,18 @@ TO_TRAIN = frozenset({RunState.PENDING, RunState.FAILED, RunState.DAMAGED})
 NOT_CONTENT = ("loggers",)  # where a run's numbers are also streamed to: no part of what it computes
 
 
+# keys added after runs were recorded, left out of the content while unset, so that the ids of
+# every run recorded before them (and of the pinned references' recipes) stay what they were
+UNSET_LATER_KEYS = (("data", "filter"),)
+
+
 def content(cfg) -> dict:
     """The resolved config as a dict, without the keys that change no number (NOT_CONTENT)."""
-    return {k: v for k, v in to_dict(cfg).items() if k not in NOT_CONTENT}
+    out = {k: v for k, v in to_dict(cfg).items() if k not in NOT_CONTENT}
+    for section, key in UNSET_LATER_KEYS:
+        if isinstance(out.get(section), dict) and out[section].get(key, 0) is None:
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
 
 
 def run_id(cfg) -> str:

@@ -40,6 +40,14 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DataFilterConfig:
+    ches_top_fraction: float = field(0.0, meta=in_range(0, 1, hi_open=True),
+        help="drop this share of training pairs with the highest CHES under the reference (Razin et al., ICLR 2025: "
+             "the most alike chosen/rejected pairs displace most); the count is runs.dropped_json's ches_top_fraction")
+    feature: Literal["ches", "ches_mean"] = field("ches", help="rank by CHES (sums) or its length-normalised form (means)")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     train: str = field(help='dataset spec: "ADAPTER[:PATH_OR_HUB_ID[@SPLIT]]", e.g. "hh-rlhf:data/x.jsonl.gz"')
     eval: str | None = field(None, help="held-out spec; absent: the last `eval_size` pairs of `train` are held out")
@@ -51,6 +59,8 @@ class DataConfig:
     max_prompt_len: int = field(128, meta=at_least_one, help="prompts keep their end")
     max_response_len: int = field(128, meta=at_least_one, help="responses keep their start")
     on_bad_row: Literal["error", "skip"] = field("error", help="a malformed row: error (name the row, exit 2) or skip (drop it, counted)")
+    filter: DataFilterConfig | None = field(None, help="drop training pairs by a reference feature "
+                                                       "(harness.logprobs.ches), e.g. {ches_top_fraction: 0.1}")
 
 
 @dataclasses.dataclass(frozen=True)

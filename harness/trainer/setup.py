@@ -140,7 +140,9 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
 
     ref_dir = reference_dir or cfg.reference
     ref_train = ref_eval = features_eval = None
-    if info.requires_reference or n_params <= CHEAP_REFERENCE_PARAMS:
+    flt = cfg.data.filter
+    filtering = flt is not None and flt.ches_top_fraction > 0  # needs the reference's hidden states
+    if info.requires_reference or n_params <= CHEAP_REFERENCE_PARAMS or filtering:
         if ref_dir:
             check_custom_code(ref_dir, trust=cfg.model.trust_remote_code, what="reference")
             fingerprint = model_fingerprint(ref_dir)
@@ -152,12 +154,24 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
         kw = dict(cache_dir=Path(out_dir) / "cache" / "refs", fingerprint=fingerprint, pad_id=tokenizer.pad_token_id,
                   batch_size=2 * cfg.train.batch_size, device=device, dtype=dtype, share_prompt=share_prompt,
                   dist=dist)
+        if filtering:  # before the reference log-probs: they are those of the pairs trained on
+            data = filter_by_ches(source, data, flt, kw)
         ref_train = reference_logps(source, data.train, **kw)
         ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
         features_eval = held_out_features(source, data.eval, kw) if data.eval and not dist.active else None
     return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
                    str(ref_dir) if ref_dir else "initial policy", share_prompt, dist,
                    features_eval if ref_train is not None else None)
+
+
+def filter_by_ches(source, data: RunData, flt, kw: dict) -> RunData:
+    """`data` without the `flt.ches_top_fraction` of training pairs with the highest reference CHES
+    (features cached like the held-out ones); the count is `dropped["ches_top_fraction"]`."""
+    from harness.logprobs.ches import drop_top
+
+    feats = held_out_features(source, data.train, kw)
+    kept, n = drop_top(data.train, feats.columns[flt.feature], flt.ches_top_fraction)
+    return dataclasses.replace(data, train=kept, dropped={**data.dropped, "ches_top_fraction": n})
 
 
 def held_out_features(source, pairs, kw: dict):
