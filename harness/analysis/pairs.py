@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 ITERS = 2000
+MIN_GROUP = 10  # protection: fewest pairs on either side of the split
 SEED = 0  # bootstrap draws are fixed: a report and a regress on the same rows say the same
 NEEDED = ("pair_index", "chosen_logratio", "displaced", "ches")  # what the analysis reads
 FEATURES = ("ches", "ches_mean", "edit_distance", "shared_prefix_tokens", "chosen_tokens")
@@ -160,3 +161,42 @@ def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (rx * ry).sum(-1) / np.where(den > 0, den, 1), np.nan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protection:
+    """Does `other` displace the pairs that `worst` (the most displacing series) displaces?"""
+
+    worst: str
+    other: str
+    on_displaced: Interval  # other's displaced share on the pairs `worst` displaces in most of its runs
+    on_rest: Interval  # ... on the remaining pairs
+    difference: Interval
+    n_displaced: int
+    n_rest: int
+
+
+def protection(frame, series: str, *, iters: int = ITERS, seed: int = SEED) -> list[Protection]:
+    """Per series of `frame` (e.g. each variant at one lr, β and seeds pooled): its displaced share on
+    the pairs the most displacing series displaces in most of its runs, and on the others. The
+    interval resamples pairs (a pair keeps all its runs); the split into the two groups is fixed by
+    the data, so it says how far the pairs carry the result, not how a new set of runs would split."""
+    share = frame.groupby([series, "pair_index"])["displaced"].mean().unstack(series)
+    if share.shape[1] < 2 or share.isna().any().any():
+        return []
+    worst = str(share.mean().idxmax())
+    hit = (share[worst] >= 0.5).to_numpy()
+    if min(hit.sum(), (~hit).sum()) < MIN_GROUP:  # a share of a handful of pairs says nothing
+        return []
+    rng = np.random.default_rng(seed)
+    a, b = np.flatnonzero(hit), np.flatnonzero(~hit)
+    da, db = a[rng.integers(0, len(a), (iters, len(a)))], b[rng.integers(0, len(b), (iters, len(b)))]
+    out = []
+    for other in share.columns:
+        if str(other) == worst:
+            continue
+        v = share[other].to_numpy(dtype=float)
+        pa, pb = v[da].mean(1), v[db].mean(1)
+        out.append(Protection(worst, str(other), _percentile(pa, float(v[a].mean())), _percentile(pb, float(v[b].mean())),
+                              _percentile(pa - pb, float(v[a].mean() - v[b].mean())), len(a), len(b)))
+    return out

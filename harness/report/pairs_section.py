@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.analysis.cells import display_keys, fmt_value, key_header
-from harness.analysis.pairs import by_quantile, spearman
+from harness.analysis.pairs import by_quantile, protection, spearman
 from harness.report.table import ordered_cells
 
 HEADING = "Which pairs displace"
@@ -51,6 +51,13 @@ def pairs_section(res, frame) -> tuple[str, list[str]]:
         if rho is not None:
             parts.append(f"ρ(CHES, r_w) {rho.text()}")
         lines.append(f"{_label(row, keys)}: " + "; ".join(parts) + f" ({q.seeds} seeds)")
+    series, panel = _series(res, frame)
+    for value, sub in (frame.groupby(panel, sort=True) if panel else [(None, frame)]):
+        where = f" at {key_header(panel)}={fmt_value(value)}" if panel else ""
+        for p in protection(sub, series) if series else []:
+            lines.append(f"{p.other}{where}: displaced on {p.on_displaced.text(pct=True)} of the {p.n_displaced} pairs "
+                         f"{p.worst} displaces in most of its runs, on {p.on_rest.text(pct=True)} of the other "
+                         f"{p.n_rest}; difference {p.difference.text()} (β and seeds pooled; bootstrap over pairs)")
     lines.append("What this cannot show: CHES, length and edit distance move together on these pairs, so a "
                  "quintile trend is an association, not a cause; one held-out set of one task.")
     return HEADING, lines
