@@ -24,6 +24,15 @@ _OFFLINE = {
 for _k, _v in _OFFLINE.items():
     os.environ.setdefault(_k, _v)
 
+# Tests mirror the package (tests/<package>/test_*.py) and a few reuse another module's helpers by
+# its bare name (`from test_suite_pool import SUITE`); with every folder on the path that works
+# whatever order pytest collects them in. Shared builders live in tests/builders.py.
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+for _d in sorted(os.listdir(_TESTS)):
+    if os.path.isdir(os.path.join(_TESTS, _d)) and not _d.startswith((".", "_")) and _d != "mutants":
+        if os.path.join(_TESTS, _d) not in sys.path:
+            sys.path.append(os.path.join(_TESTS, _d))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _single_thread_torch():

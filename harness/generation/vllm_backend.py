@@ -64,7 +64,7 @@ def _quiet_rotary_reload_warning() -> None:
     the cos/sin cache, which vLLM computes from the config (rope_theta, positions) and no checkpoint
     contains, so "nothing loaded" is expected and the reloader puts the existing cache back (it is the
     same for every checkpoint of one architecture). Greedy outputs after swaps equal HF generate's
-    (tests/test_generation_vllm.py), which they could not if the cache were lost. Only this message
+    (tests/generation/test_generation_vllm.py), which they could not if the cache were lost. Only this message
     of this layer is dropped; any other layer failing to load is still reported.
     """
     import logging
@@ -92,7 +92,7 @@ def repack_embedding_gemms(model) -> int:
     Why: on CPU, vLLM packs every linear weight once at load time (oneDNN / sgl kernels keep their
     own copy). `reload_weights` re-packs the layers it loaded, but a *tied* LM head has no tensor
     in the checkpoint, so its packed copy would keep serving the old weights (greedy outputs then
-    differ from HF; caught by tests/test_generation_vllm.py). On GPU this processing is a no-op.
+    differ from HF; caught by tests/generation/test_generation_vllm.py). On GPU this processing is a no-op.
     """
     from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
 

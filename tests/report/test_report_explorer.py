@@ -1,7 +1,7 @@
 """explorer.html without a browser: written beside report.html and linked from it, nothing in it
 outside the file, its verdict lines tied to their cells, its curve intervals harness.analysis.stats', the
 same page for several folders, and the pairs table shown when a results folder has one.
-tests/test_report_explorer_browser.py drives the page itself in headless Chromium.
+tests/report/test_report_explorer_browser.py drives the page itself in headless Chromium.
 """
 
 from __future__ import annotations

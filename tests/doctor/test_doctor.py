@@ -19,7 +19,7 @@ from harness.doctor.needs import Need, eval_needs, run_needs, suite_needs
 from harness.errors import HarnessError
 from harness.suite.spec import load_suite, suite_from_dict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GPU_SUITES = sorted((ROOT / "suites" / "gpu").glob("*.yaml"))
 TINY = ROOT / "suites" / "examples" / "train-tiny.yaml"
 

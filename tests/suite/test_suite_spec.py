@@ -15,7 +15,7 @@ from harness.errors import ConfigError
 from harness.suite.grid import SFT_PREFIX, expand
 from harness.suite.spec import load_suite, suite_from_dict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # suites/examples/ holds single-run configs (harness train), not suites
 SHIPPED = sorted([*(ROOT / "suites").glob("*.yaml"), *(ROOT / "suites" / "gpu").glob("*.yaml")])
 

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from test_report import make_results
+from builders import make_results
 
 
 @pytest.fixture(scope="module")

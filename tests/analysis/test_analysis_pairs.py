@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import make_results
+from builders import make_results
 
 from harness.analysis.frame import aggregate, load_results
 from harness.analysis.pairs import by_quantile, load_pairs, quantile_of, spearman
@@ -141,3 +141,26 @@ def test_report_section_and_plot(results):
     assert "## Which pairs displace" in text and "ρ(CHES, r_w)" in text and "top − bottom CHES quintile" in text
     assert any(p.name == "displacement_by_ches.png" for p in written)
     assert "displacement_by_ches.png" in text
+
+
+def test_protection_finds_the_pairs_the_worst_series_displaces():
+    from harness.analysis.pairs import protection
+
+    rng = np.random.default_rng(0)
+    hard = rng.random(N_PAIRS) < 0.4  # the pairs every "dpo" run displaces
+    rows = []
+    for run in range(6):
+        for j in range(N_PAIRS):
+            rows.append({"series": "dpo", "run_id": f"d{run}", "pair_index": j, "displaced": bool(hard[j])})
+            rows.append({"series": "same", "run_id": f"s{run}", "pair_index": j,
+                         "displaced": bool(hard[j] and rng.random() < 0.3)})
+            rows.append({"series": "blind", "run_id": f"b{run}", "pair_index": j, "displaced": run == 0})  # 1/6 of all
+    frame = pd.DataFrame(rows)
+    out = {p.other: p for p in protection(frame, "series", iters=400)}
+    assert set(out) == {"same", "blind"} and out["same"].worst == "dpo"
+    same = frame[frame["series"] == "same"].groupby("pair_index")["displaced"].mean()
+    assert out["same"].on_displaced.value == pytest.approx(same[hard].mean())  # the direct mean
+    assert out["same"].on_rest.value == 0 and out["same"].difference.ci_low > 0.05
+    assert out["blind"].difference.ci_low <= 0 <= out["blind"].difference.ci_high
+    assert out["blind"].on_displaced.value == pytest.approx(1 / 6)
+    assert out["same"].n_displaced == hard.sum()

@@ -10,7 +10,7 @@ import pytest
 
 from harness.scoring.verifier import MathVerifier, extract_answer, is_correct
 
-GSM8K = Path(__file__).resolve().parent.parent / "harness" / "assets" / "data" / "gsm8k" / "test.jsonl"
+GSM8K = Path(__file__).resolve().parents[2] / "harness" / "assets" / "data" / "gsm8k" / "test.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A synthetic results folder with what explorer.html shows: tests/test_report.py's runs, steps,
+"""A synthetic results folder with what explorer.html shows: tests/report/test_report.py's runs, steps,
 scores and evals, plus generations for every scored run, the reference's generations and scores,
 and claims in suite.json so that the verdict has lines to link. Shared by the explorer's tests.
 
@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from test_report import make_results
+from builders import make_results
 
 from harness.results.store import ResultStore
 

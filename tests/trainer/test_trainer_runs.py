@@ -159,7 +159,7 @@ def test_sigkill_mid_run_then_resume_gives_the_same_metrics_as_an_uninterrupted_
 def test_cli_train_with_overrides_and_bad_input(tmp_path, capsys):
     from harness.cli import main
 
-    example = Path(__file__).resolve().parent.parent / "suites" / "examples" / "train-tiny.yaml"
+    example = Path(__file__).resolve().parents[2] / "suites" / "examples" / "train-tiny.yaml"
     rc = main(["train", str(example), "train.steps=2", "train.warmup_steps=1", "train.threads=1", "data.options.n_pairs=100",
                "--out", str(tmp_path)])
     assert rc == 0 and "completed" in capsys.readouterr().out

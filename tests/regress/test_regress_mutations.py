@@ -23,7 +23,7 @@ import yaml
 
 from harness.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MINI = {
     "name": "regress-mini",
     "base": {"model": {"name": "tiny-arith-sft"},

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_report import make_results
+from builders import make_results
 
 
 def _as_other_model(src: Path, dst: Path, model: str, suite: str) -> Path:

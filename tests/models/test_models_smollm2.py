@@ -1,6 +1,6 @@
 """SmolLM2-135M-Instruct from the PyPI GGUF (slow tier: conversion ~30 s, a LoRA step ~30 s on CPU).
 
-    pytest -m slow tests/test_models_smollm2.py -s      # -s prints the measured step time
+    pytest -m slow tests/models/test_models_smollm2.py -s      # -s prints the measured step time
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import yaml
 
 from harness.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "suites" / "minordpo-arith.yaml"
 
 # (id, claim index, field, value, words the one-line message must name)

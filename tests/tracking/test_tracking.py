@@ -199,7 +199,7 @@ base: {model: {name: tiny-arith-sft}, data: {train: arith, options: {n_pairs: 64
 grid: {train.seed: [0]}
 report: {enabled: false}
 """
-TINY = Path(__file__).resolve().parent.parent / "suites" / "examples" / "train-tiny.yaml"
+TINY = Path(__file__).resolve().parents[2] / "suites" / "examples" / "train-tiny.yaml"
 
 
 @pytest.mark.parametrize("command", ["train", "run"])

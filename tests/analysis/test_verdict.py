@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import make_results
+from builders import make_results
 
 from harness.analysis.frame import load_results
 from harness.analysis.verdict import verdict

@@ -34,7 +34,7 @@ def test_the_readme_suite_example_uses_only_explained_keys():
 
     import yaml
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = re.search(r"```yaml\n(name: my-study.*?)```", readme, re.S).group(1)
     doc = yaml.safe_load(block)
     known = {k for items in all_keys().values() for k, _, _ in items}

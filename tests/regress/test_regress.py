@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_report import make_results
+from builders import make_results
 
 from harness.cli import main
 from harness.errors import HarnessError

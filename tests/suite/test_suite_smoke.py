@@ -27,7 +27,7 @@ from harness.suite.status import eval_hash
 pytest.importorskip("vllm")
 pytest.importorskip("lm_eval")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "suites" / "smoke.yaml"
 TABLES = ("runs", "steps", "generations", "scores", "evals", "lmeval")
 

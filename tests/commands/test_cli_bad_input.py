@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import make_results
+from builders import make_results
 
 from harness.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "suites" / "examples" / "train-tiny.yaml"
 FAST = ["train.steps=1", "train.warmup_steps=0", "train.eval_every=0", "train.checkpoint_every=0"]
 

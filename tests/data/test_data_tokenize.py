@@ -63,7 +63,7 @@ def test_a_run_stores_its_cuts_and_warns_naming_the_key(tmp_path, capsys):
     from harness.cli import main
     from harness.results.store import ResultStore
 
-    tiny = Path(__file__).resolve().parent.parent / "suites" / "examples" / "train-tiny.yaml"
+    tiny = Path(__file__).resolve().parents[2] / "suites" / "examples" / "train-tiny.yaml"
     fast = ["train.steps=1", "train.warmup_steps=0", "train.eval_every=0", "train.checkpoint_every=0"]
     assert main(["train", str(tiny), "--out", str(tmp_path / "plain"), *fast]) == 0
     assert "data.max_" not in capsys.readouterr().err  # the shipped limits cut (almost) nothing: no warning

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report import make_results
+from builders import make_results
 
 VERDICT = ["MinorDPO keeps r_w > 0 at lr=1e-3 & β=0.1: supported",
            "DPO displaces the chosen answer: <b>not bold</b>, a literal tag"]
