@@ -127,6 +127,13 @@ class LMEvalConfig:
         help="vLLM on CUDA: lm-eval's engine lives beside the generation engine, so the two shares must fit")
 
 
+def _scorer_names(value) -> str | None:
+    from harness.scoring import SCORERS
+
+    unknown = [n for n in (value or {}) if n not in SCORERS]
+    return SCORERS.unknown_message(unknown[0]) if unknown else None
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     generation: GenerationConfig = field(factory=GenerationConfig, help="how completions are generated")
@@ -142,10 +149,31 @@ class EvalConfig:
     device: str = field("auto", help="scoring models (RM, KL): auto | cpu | cuda")
     threads: int = field(0, meta=nonnegative, help="torch threads for scoring; 0: leave as is")
     gpu_memory_utilization: float = field(0.5, meta=positive, help="vLLM on CUDA")
+    scorers: dict[str, dict[str, Any]] | None = field(None, meta=check(_scorer_names),
+        help="the scorers on, keyed by `harness ls scorers`, each with its options, e.g. {verifier: {}, kl: "
+             "{batch_size: 16}, reward: {}} (reward still needs reward_model); absent: verifier, kl and "
+             "reward_model switch them as before")
 
     @property
     def reward(self) -> RewardConfig | None:
         return self.reward_model
+
+    def scorer_options(self, name: str, switch: bool = True) -> dict | None:
+        """The options of scorer `name` when it is on for this evaluation, else None: the
+        `scorers` block decides when given; otherwise the older switch (`verifier`, `kl`)."""
+        if self.scorers is None:
+            return {} if switch else None
+        return dict(self.scorers[name] or {}) if name in self.scorers else None
+
+    def validate(self):
+        for name, options in (self.scorers or {}).items():
+            from harness.scoring import SCORERS
+
+            takes = getattr(SCORERS.get(name), "options", ())
+            extra = sorted(set(options or {}) - set(takes))
+            if extra:
+                return f"scorers.{name}.{extra[0]}", f"unknown option of scorer {name!r} (it takes: {', '.join(takes) or 'none'})"
+        return None
 
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "eval") -> "EvalConfig":
@@ -169,4 +197,7 @@ def config_hash(cfg: EvalConfig) -> str:
     """Identity of an evaluation setup: what `eval_hash` holds on every row evaluate_runs writes,
     and what the suite runner compares to decide whether a run is evaluated. A trained reward
     model enters through its recipe (whose "@sft" the runner resolves to "@sft:<run id>")."""
-    return content_hash(to_dict(cfg))
+    d = to_dict(cfg)
+    if d.get("scorers") is None:  # absent: the older switches decide, as before the block existed
+        d.pop("scorers", None)
+    return content_hash(d)

@@ -37,10 +37,13 @@ class RewardModelScorer:
         self.rm = load_reward_model(path, **kwargs)
         self._ref: dict[tuple[str, int], float] = {}  # the reference's rewards, per (prompt, sample)
 
+    options = ()
+
     @classmethod
     def for_eval(cls, cfg, ctx) -> "RewardModelScorer | None":
-        """On when the eval block names a reward model (a directory, or a recipe trained here once)."""
-        if cfg.reward is None:
+        """On when the eval block names a reward model (a directory, or a recipe trained here once),
+        unless a `scorers` block leaves `reward` out."""
+        if cfg.reward is None or cfg.scorer_options("reward") is None:
             return None
         from harness.reward.recipe import reward_model_path
 

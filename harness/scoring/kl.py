@@ -23,11 +23,15 @@ from harness.scoring.base import Samples
 
 class KLScorer:
     columns = ("kl", "logp_policy", "logp_ref")
+    options = ("batch_size",)  # eval.scorers.kl
 
     @classmethod
     def for_eval(cls, cfg, ctx) -> "KLScorer | None":
-        """On with `kl: true`; scores against the evaluation's reference."""
-        return cls(ctx.ref_dir, batch_size=cfg.kl_batch_size, device=cfg.device) if cfg.kl else None
+        """On with `kl: true` (or `scorers: {kl: ...}`); scores against the evaluation's reference."""
+        opts = cfg.scorer_options("kl", cfg.kl)
+        if opts is None:
+            return None
+        return cls(ctx.ref_dir, batch_size=opts.get("batch_size", cfg.kl_batch_size), device=cfg.device)
 
     def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto", **_):
         from harness.accel import resolve_device

@@ -81,10 +81,13 @@ class MathVerifier:
     def __init__(self, **_):
         pass
 
+    options = ()
+
     @classmethod
     def for_eval(cls, cfg, ctx) -> "MathVerifier | None":
-        """On with `verifier: true` and at least one prompt with a gold answer."""
-        return cls() if cfg.verifier and any(p.gold is not None for p in ctx.pairs) else None
+        """On with `verifier: true` (or `scorers: {verifier: {}}`) and a prompt with a gold answer."""
+        on = cfg.scorer_options("verifier", cfg.verifier) is not None
+        return cls() if on and any(p.gold is not None for p in ctx.pairs) else None
 
     def score(self, samples) -> dict[str, list[float]]:
         return {"correct": [math.nan if gold is None else float(is_correct(text, gold))
