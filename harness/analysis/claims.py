@@ -80,7 +80,7 @@ class ClaimKind:
 CLAIM_KINDS: Registry[ClaimKind] = Registry("claim kind")
 CLAIM_KINDS.register("sign", ClaimKind(SignParams, "harness.analysis.verdict:sign_claim"))
 CLAIM_KINDS.register("difference", ClaimKind(DifferenceParams, "harness.analysis.verdict:difference_claim", ("than",)))
-CLAIM_KINDS.register("bound", ClaimKind(BoundParams, "harness.analysis.verdict:bound_claim"))
+CLAIM_KINDS.register("bound", ClaimKind(BoundParams, "harness.analysis.bound:bound_claim"))
 CLAIM_KINDS.register("quantile", ClaimKind(QuantileParams, "harness.analysis.pair_claims:quantile_claim"))
 
 COMMON = ("text", "kind", "metric", "where")

@@ -27,7 +27,8 @@ metric without data is bad input (exit 2), never a silent pass. Older files' exp
 
 from __future__ import annotations
 
-from harness.analysis.verdict import CheckResult, verdict
+from harness.analysis.bound import CheckResult
+from harness.analysis.verdict import verdict
 
 
 def check_expectations(file, res, agg) -> list[CheckResult]:

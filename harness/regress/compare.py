@@ -30,7 +30,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from harness.analysis.verdict import CheckResult
+from harness.analysis.bound import CheckResult
 from harness.errors import HarnessError
 from harness.regress.baseline import Baseline, load_baseline
 from harness.regress.checks import check_expectations
