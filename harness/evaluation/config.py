@@ -152,7 +152,7 @@ class EvalConfig:
     scorers: dict[str, dict[str, Any]] | None = field(None, meta=check(_scorer_names),
         help="the scorers on, keyed by `harness ls scorers`, each with its options, e.g. {verifier: {}, kl: "
              "{batch_size: 16}, reward: {}} (reward still needs reward_model); absent: verifier, kl and "
-             "reward_model switch them as before")
+             "reward_model switch them")
 
     @property
     def reward(self) -> RewardConfig | None:
@@ -197,7 +197,4 @@ def config_hash(cfg: EvalConfig) -> str:
     """Identity of an evaluation setup: what `eval_hash` holds on every row evaluate_runs writes,
     and what the suite runner compares to decide whether a run is evaluated. A trained reward
     model enters through its recipe (whose "@sft" the runner resolves to "@sft:<run id>")."""
-    d = to_dict(cfg)
-    if d.get("scorers") is None:  # absent: the older switches decide, as before the block existed
-        d.pop("scorers", None)
-    return content_hash(d)
+    return content_hash(to_dict(cfg))
