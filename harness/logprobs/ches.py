@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from harness.accel import autocast
 from harness.data.tokenize import IGNORE, TokenizedPair, batches, collate
 from harness.hashing import content_hash
-from harness.logprobs.refcache import _exclusive, pairs_hash
+from harness.logprobs.refcache import _exclusive, as_reference, pairs_hash
 
 COLUMNS = ("prompt_tokens", "chosen_tokens", "rejected_tokens", "shared_prefix_tokens", "edit_distance",
            "ches", "ches_mean")
@@ -102,20 +100,14 @@ def compute_ches(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_si
                  dtype=None) -> tuple[list[float], list[float]]:
     """CHES (sum, mean) per pair; batched two-row layout (chosen rows, then rejected rows)."""
     out_sum, out_mean = [0.0] * len(pairs), [0.0] * len(pairs)
-    disable = getattr(model, "disable_adapter", None)  # PEFT: the reference is the base model
-    was_training = model.training
-    model.eval()
-    try:
-        with (disable() if callable(disable) else nullcontext()), autocast(device, dtype):
-            for idx in batches([p.length for p in pairs], batch_size):
-                batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], pad_id).items()}
-                hidden = _decoder_hidden(model, batch)[:, :-1].double().cpu()  # position t predicts token t+1
-                scored = (batch["labels"][:, 1:] != IGNORE).cpu()
-                half = len(idx)
-                for j, i in enumerate(idx):
-                    out_sum[i], out_mean[i] = ches(hidden[j][scored[j]], hidden[half + j][scored[half + j]])
-    finally:
-        model.train(was_training)
+    with as_reference(model, device, dtype):
+        for idx in batches([p.length for p in pairs], batch_size):
+            batch = {k: v.to(device) for k, v in collate([pairs[i] for i in idx], pad_id).items()}
+            hidden = _decoder_hidden(model, batch)[:, :-1].double().cpu()  # position t predicts token t+1
+            scored = (batch["labels"][:, 1:] != IGNORE).cpu()
+            half = len(idx)
+            for j, i in enumerate(idx):
+                out_sum[i], out_mean[i] = ches(hidden[j][scored[j]], hidden[half + j][scored[half + j]])
     return out_sum, out_mean
 
 

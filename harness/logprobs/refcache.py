@@ -130,23 +130,31 @@ def _lookup_or_compute(model, pairs, path, pad_id, batch_size, device, dtype, sh
     return RefLogps(chosen, rejected, hit=False, path=path)
 
 
+@contextlib.contextmanager
+def as_reference(model, device: str, dtype):
+    """The model as the reference: eval mode (no dropout), LoRA adapters off (PEFT: the reference is
+    the base model), the training precision's autocast; its training mode comes back afterwards."""
+    disable = getattr(model, "disable_adapter", None)
+    was_training = model.training
+    model.eval()
+    try:
+        with (disable() if callable(disable) else nullcontext()), autocast(device, dtype):
+            yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def compute_logps(model, pairs: Sequence[TokenizedPair], *, pad_id: int, batch_size: int, device: str,
                   dtype=None, share_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     pack = collate_shared if share_prompt and supports_shared_prompt(model) else collate
     chosen = torch.empty(len(pairs), dtype=torch.float64)
     rejected = torch.empty(len(pairs), dtype=torch.float64)
-    disable = getattr(model, "disable_adapter", None)  # PEFT: the reference is the base model
-    was_training = model.training
-    model.eval()
-    try:
-        with (disable() if callable(disable) else nullcontext()), autocast(device, dtype):
-            for idx in batches([p.length for p in pairs], batch_size):
-                batch = {k: v.to(device) for k, v in pack([pairs[i] for i in idx], pad_id).items()}
-                c, r = split_pairs(sequence_logps(model, batch).logps.double().cpu())
-                chosen[idx], rejected[idx] = c, r
-    finally:
-        model.train(was_training)
+    with as_reference(model, device, dtype):
+        for idx in batches([p.length for p in pairs], batch_size):
+            batch = {k: v.to(device) for k, v in pack([pairs[i] for i in idx], pad_id).items()}
+            c, r = split_pairs(sequence_logps(model, batch).logps.double().cpu())
+            chosen[idx], rejected[idx] = c, r
     return chosen, rejected
 
 
