@@ -2,6 +2,8 @@
 
     root = make_results(tmp_path / "synthetic")      # a synthetic results folder: real store, real
                                                      # suite expansion, seeded trajectories, one diverged run
+    model = model_copy(tmp_path)                     # a writable copy of the pinned tiny-arith-sft
+    model, mark = evil_model(tmp_path)               # a model folder whose auto_map code would create `mark`
 
 The folder is what harness run would write for a 3-variant x 2-beta x 2-lr x 3-seed grid (plus
 one diverged run), without training anything: the read side (report, verdict, regress, export,
@@ -11,6 +13,7 @@ the explorer) is tested on it in milliseconds.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +118,35 @@ def _step_row(run_id, step, split, chosen, rejected, beta) -> dict:
             "frac_rejected_above_ref": float(1 / (1 + np.exp(-4 * rejected))),
             "frac_chosen_below_ref": float(1 / (1 + np.exp(4 * chosen))), "logps_chosen": -5.0,
             "logps_rejected": -6.0, "nonfinite": 0, "tokens": 256, "elapsed_s": 0.05}
+
+
+def model_copy(tmp_path: Path) -> Path:
+    from harness.models.pinned import pinned_dir
+
+    model = tmp_path / "model"
+    shutil.copytree(pinned_dir("tiny-arith-sft"), model)
+    return model
+
+
+def evil_model(tmp_path: Path) -> tuple[Path, Path]:
+    """A model folder whose config.json `auto_map` points at a Python file that, once imported,
+    creates MARK: the proof that a model folder's code ran."""
+    import json
+
+    model = model_copy(tmp_path)
+    mark = tmp_path / "MARK"
+    config = json.loads((model / "config.json").read_text())
+    config.update(model_type="harness_evil", auto_map={"AutoConfig": "evil.EvilConfig",
+                                                       "AutoModelForCausalLM": "evil.EvilModel"})
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(mark)!r}).write_text('ran')\n"
+        "from transformers import LlamaConfig, LlamaForCausalLM\n\n\n"
+        "class EvilConfig(LlamaConfig):\n    model_type = 'harness_evil'\n\n\n"
+        "class EvilModel(LlamaForCausalLM):\n    config_class = EvilConfig\n")
+    return model, mark
+
+
+def first_part(folder: Path, table: str) -> Path:
+    """The first Parquet part of `table` in a results folder (what a damage case breaks)."""
+    return sorted((folder / table).glob("*.parquet"))[0]

@@ -45,8 +45,8 @@ class HFGenerator:
 
         dtype = getattr(torch, generation_dtype(self.dtype, self.device))  # auto: bf16 on CUDA, fp32 on CPU
         # trust_remote_code explicit: unset, transformers would ask on a terminal (harness.models.custom_code)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype,
-                                                          trust_remote_code=False).to(self.device).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, dtype=dtype)
+        self.model = model.to(self.device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
         self.current = path
         stop = self.model.generation_config.eos_token_id

@@ -79,8 +79,8 @@ class RewardModel:
         check_custom_code(local, trust=trust_remote_code, what="reward model", advice=EVAL_ADVICE)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                str(path), dtype=torch.float32, trust_remote_code=trust_remote_code)
+            load = AutoModelForSequenceClassification.from_pretrained
+            self.model = load(str(path), trust_remote_code=trust_remote_code, dtype=torch.float32)
         except (OSError, ValueError) as e:
             raise HarnessError(f"reward model {str(path)!r}: cannot load it as a sequence-classification model "
                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None

@@ -99,8 +99,8 @@ def train_reward_model(pairs: Sequence, out_dir: str | Path, *, backbone: str | 
     tok = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     tok.padding_side = "right"  # see the module docstring (decoder backbones)
     torch.manual_seed(seed)  # the new head (and pooler) start from the seed
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32,
-                                                               trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=False, num_labels=1,
+                                                               dtype=torch.float32)
     if tok.pad_token_id is None:
         pad = model.config.pad_token_id if model.config.pad_token_id is not None else tok.eos_token_id
         if pad is None:
