@@ -157,10 +157,9 @@ def visible_gpu_ids(count: int) -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def pool_gpu_plan(workers: int, gpus: int, *, wants_gpu: bool = True) -> GpuPlan:
-    """One GPU per pool worker. `gpus`: GPUs visible to the driver; `wants_gpu`: whether any task
-    of the suite runs on CUDA (a CPU-only suite on a GPU machine keeps its workers)."""
-    if gpus <= 0 or not wants_gpu:
+def pool_gpu_plan(workers: int, gpus: int) -> GpuPlan:
+    """One GPU per pool worker. `gpus`: GPUs visible to the driver (0: the pool places none)."""
+    if gpus <= 0:
         return GpuPlan(workers, ())
     ids = visible_gpu_ids(gpus)
     if workers > gpus:

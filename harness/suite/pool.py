@@ -66,10 +66,6 @@ class PoolExecutor:
         from harness.accel import gpu_count, pool_gpu_plan
         from harness.threads import physical_cores
 
-        if workers < 0:
-            from harness.errors import ConfigError
-
-            raise ConfigError(f"executor.workers: must be >= 0 (0: one per physical core), got {workers}")
         # on a GPU machine: one GPU per worker, and no more workers than GPUs (`note` says so)
         self.plan = pool_gpu_plan(workers or physical_cores(), gpu_count() if gpus is None else gpus)
         self.workers, self.note = self.plan.workers, self.plan.note
