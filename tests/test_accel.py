@@ -100,3 +100,34 @@ def test_pool_workers_each_see_their_own_gpu(monkeypatch):
     assert sorted(o.value for o in out.values()) == ["6", "7"]
     assert PoolExecutor(workers=3, gpus=0).workers == 3  # CPU machine: unchanged, no note
     assert PoolExecutor(workers=3, gpus=0).note == ""
+
+
+def test_fastest_takes_bf16_only_where_the_probe_measures_it_faster(monkeypatch):
+    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
+    assert accel.resolve_dtype("fastest", "cpu") == "bfloat16"
+    assert "bf16 420 GFLOP/s (4.40x) -> model.dtype fastest = bfloat16" in accel.probe_line()
+    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.42})
+    assert accel.resolve_dtype("fastest", "cpu") == "float32"  # emulated bf16 (AVX2): slower, not taken
+    assert accel.compute_dtype("fastest", "cpu") is None
+    assert accel.resolve_dtype("auto", "cpu") == "float32"  # auto never measures: portable numbers
+    assert accel.resolve_dtype("float16", "cpu") == "float16"
+
+
+def test_the_probe_measures_both_precisions_once_a_process(monkeypatch):
+    monkeypatch.setattr(accel, "_PROBE", {})
+    first = accel.bf16_probe()
+    assert first["fp32_gflops"] > 0 and first["bf16_gflops"] > 0
+    assert first["speedup"] == pytest.approx(first["bf16_gflops"] / first["fp32_gflops"])
+    assert accel.bf16_probe() == first  # memoised: one decision per process
+    assert torch.get_num_threads() == torch.get_num_threads()  # the thread count is restored
+
+
+def test_a_cpu_build_of_torch_is_not_taken_for_cuda_without_importing_it():
+    """Suites are planned torch-free (dry runs): `cuda_likely` reads torch's version file instead."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from harness import accel; "
+            "print(accel.cuda_likely(), accel.config_device('auto'), accel.config_device('cuda:1'), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.split()
+    assert out == [str(torch.cuda.is_available()), "cuda" if torch.cuda.is_available() else "cpu", "cuda:1", "False"]

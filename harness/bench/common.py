@@ -23,6 +23,8 @@ from harness.registry import Registry
 WORKERS: Registry = Registry("bench worker")
 WORKERS.register("harness-train", "harness.bench.train:harness_worker")
 WORKERS.register("trl-train", "harness.bench.train:trl_worker")
+WORKERS.register("harness-bf16", "harness.bench.train:harness_worker")  # harness bench precision: two dtypes
+WORKERS.register("harness-fp32", "harness.bench.train:harness_worker")
 WORKERS.register("harness-sweep", "harness.bench.sweep:harness_worker")
 WORKERS.register("trl-sweep", "harness.bench.sweep:trl_worker")
 WORKERS.register("vllm-generate", "harness.bench.generate:vllm_worker")
@@ -97,6 +99,9 @@ def machine_info() -> dict:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
+        from harness.accel import bf16_probe
+
+        info["bf16_probe"] = bf16_probe()  # which precision is native here decides what a figure means
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
@@ -107,6 +112,12 @@ def machine_info() -> dict:
 def print_table(cmp: Comparison) -> None:
     a, b = cmp.sides
     print(f"\n{cmp.bench}: {a} vs {b}, median of {len(cmp.runs[a])} alternating runs each")
+    try:
+        from harness.accel import probe_line
+
+        print(f"CPU: {probe_line()}")
+    except ImportError:
+        pass
     print(f"{'metric':28s} {a:>16s} {b:>16s}")
     for m in cmp.metrics():
         print(f"{m:28s} {cmp.median(a, m):16.4g} {cmp.median(b, m):16.4g}")

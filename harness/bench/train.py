@@ -42,6 +42,11 @@ def add_arguments(p) -> None:
     p.add_argument("--pairs", type=int, default=None, help="training pairs (default: steps x batch size)")
     p.add_argument("--data", default=None, help="dataset spec instead of the preset's (e.g. gsm8k-pairs)")
     p.add_argument("--threads", type=int, default=0, help="torch threads, the same on both sides (0: all cores)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
+                   help="compute dtype on both sides (autocast over fp32 weights; TRL: bf16=True). Default: fp32 on "
+                        "CPU, bf16 on CUDA")
+    p.add_argument("--compile", action="store_true",
+                   help="the harness side with train.compile (each decoder layer compiled; inductor's on-disk caches)")
 
 
 def configs(args) -> dict:
@@ -54,7 +59,8 @@ def configs(args) -> dict:
     batch = args.batch_size or batch
     base = {"model": name, "data": spec, "max_prompt_len": max_p, "max_response_len": max_r, "steps": steps,
             "batch_size": batch, "pairs": args.pairs or steps * batch, "lora": args.lora, "threads": threads,
-            "learning_rate": 1e-4 if args.lora else 1e-5, "beta": 0.1, "seed": 0}
+            "learning_rate": 1e-4 if args.lora else 1e-5, "beta": 0.1, "seed": 0,
+            "dtype": getattr(args, "dtype", None) or "auto", "compile": bool(getattr(args, "compile", False))}
     base["model_dir"] = str(_model_dir(base))  # built once here, so both sides load the same files
     base["data"] = "jsonl:" + _equal_pairs_file(base)
     return {"harness-train": base, "trl-train": base}
@@ -108,12 +114,13 @@ def run_config(c: dict, loss: str = "dpo", beta: float | None = None):
 
     lora = {"r": 16, "alpha": 32.0} if c["lora"] else None
     return from_dict(RunConfig, {
-        "name": "bench", "model": {"name": c["model_dir"], "lora": lora},
+        "name": "bench", "model": {"name": c["model_dir"], "lora": lora, "dtype": c.get("dtype", "auto")},
         "data": {"train": c["data"], "options": _options(c), "limit": c["pairs"], "eval_size": 0,
                  "max_prompt_len": c["max_prompt_len"], "max_response_len": c["max_response_len"], "on_bad_row": "skip"},
         "loss": {"name": loss, "beta": beta or c["beta"]},
         "train": {"steps": c["steps"], "batch_size": c["batch_size"], "learning_rate": c["learning_rate"],
-                  "seed": c["seed"], "save_final": False, "threads": c["threads"], "max_grad_norm": 1.0},
+                  "seed": c["seed"], "save_final": False, "threads": c["threads"], "max_grad_norm": 1.0,
+                  "compile": c.get("compile", False)},
     })
 
 
@@ -139,6 +146,9 @@ def harness_worker(c: dict) -> dict:
     ref = _harness_refs(out)
     return {"tokens_per_s": float(timed.tokens.sum() / timed.step_s.sum()),
             "step_s": float(timed.step_s.median()), "wall_s": wall, "first_loss": float(train.loss.iloc[0]),
+            "last_loss": float(train.loss.iloc[-1]), "losses": [float(x) for x in train.loss],
+            "chosen_logratios": [float(x) for x in train.logratio_chosen],
+            "rejected_logratios": [float(x) for x in train.logratio_rejected],
             "ref_chosen_logps": ref[0], "ref_rejected_logps": ref[1], "threads": c["threads"]}
 
 
@@ -184,7 +194,7 @@ def trl_worker(c: dict) -> dict:
         output_dir=tempfile.mkdtemp(prefix="bench-trl-"), per_device_train_batch_size=c["batch_size"],
         max_steps=c["steps"], learning_rate=c["learning_rate"], beta=c["beta"], loss_type="sigmoid",
         precompute_ref_log_probs=True, max_length=c["max_prompt_len"] + c["max_response_len"],
-        gradient_checkpointing=False, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=False, bf16=_trl_bf16(c), use_cpu=not torch.cuda.is_available(),
         report_to="none", save_strategy="no", logging_steps=1, seed=c["seed"], lr_scheduler_type="linear",
         warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0, dataloader_num_workers=0, disable_dropout=True)
     timer = _StepTimer(TrainerCallback)
@@ -196,8 +206,18 @@ def trl_worker(c: dict) -> dict:
     durations, tokens = timer.durations[1:], timer.tokens[1:]
     return {"tokens_per_s": sum(tokens) / sum(durations), "step_s": sorted(durations)[len(durations) // 2],
             "wall_s": wall, "first_loss": timer.losses[0] if timer.losses else float("nan"),
+            "last_loss": timer.losses[-1] if timer.losses else float("nan"), "losses": list(timer.losses),
             "ref_chosen_logps": list(ds["ref_chosen_logps"][:CHECK_PAIRS]),
             "ref_rejected_logps": list(ds["ref_rejected_logps"][:CHECK_PAIRS]), "threads": torch.get_num_threads()}
+
+
+def _trl_bf16(c: dict) -> bool:
+    """TRL's side in the harness side's precision: bf16 autocast over fp32 weights (its `bf16=True`)."""
+    import torch
+
+    from harness.accel import resolve_dtype
+
+    return resolve_dtype(c.get("dtype", "auto"), "cuda" if torch.cuda.is_available() else "cpu") == "bfloat16"
 
 
 def _StepTimer(base):

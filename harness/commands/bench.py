@@ -1,6 +1,7 @@
 """`harness bench train|sweep|generate|gpu`: side-by-side benchmarks (not timed tests).
 
     harness bench train [--model tiny|smollm2] [--lora] [--repeats 3] [--json]
+    harness bench precision [--model smollm2 --lora]   # bf16 autocast vs fp32: tokens/s and loss agreement
     harness bench sweep [--betas 0.05,0.1,0.2,0.5] [--json]
     harness bench generate [--batch-sizes 1,32] [--max-new-tokens 64] [--json]
     harness bench gpu                       # CUDA only: bf16 DPO-family training, tokens/s, MFU
@@ -16,6 +17,7 @@ import importlib
 
 BENCHES = {  # name -> module with add_arguments(parser) and run(args)
     "train": "harness.bench.train",
+    "precision": "harness.bench.precision",
     "sweep": "harness.bench.sweep",
     "generate": "harness.bench.generate",
     "gpu": "harness.bench.gpu",

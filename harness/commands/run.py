@@ -37,6 +37,17 @@ def add_arguments(p):
     with_overrides(p, _options, "dotted overrides of the suite")  # options before or after them
 
 
+def precision(plan) -> str:
+    """The compute dtypes of the planned runs, and the probe when one decided them (dtype: fastest)."""
+    from collections import Counter
+
+    from harness import accel
+
+    counts = Counter(r.config.model.dtype for r in plan.all)
+    line = "precision: " + ", ".join(f"{n} run(s) in {d}" for d, n in sorted(counts.items()))
+    return line + (f" ({accel.probe_line()})" if accel._PROBE else "")
+
+
 def run(args) -> int:
     split_overrides(args, _options, "harness run")
     from harness.suite.spec import load_suite
@@ -58,6 +69,7 @@ def run(args) -> int:
         for table, key, problem in store.damaged():
             print(f"damaged: {store.path(table, key)}: {problem} (harness run moves it aside and redoes its run)")
         print(describe(rs, store))
+        print(precision(rs.plan))
         for line in reward_stage.describe(rs.reward, out):
             print(line)
         return 0
@@ -77,6 +89,7 @@ def run(args) -> int:
     ResultStore(out).check_versions()  # a folder of a newer schema: refused before anything is written
     rs = resolve_suite(suite)  # run_suite checks these again (cheap): here they come before OUT/logs/
     check_names(rs.plan, evaluates=rs.eval is not None)
+    print(precision(rs.plan))
     with SuiteConsole(out, verbose=args.verbose) as console:
         summary = run_suite(suite, out, executor=args.executor, workers=args.workers, address=args.address,
                             report=False if args.no_report else None, console=None if args.verbose else console)

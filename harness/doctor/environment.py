@@ -41,6 +41,9 @@ def torch_rows() -> list[Row]:
     from harness.env import cpu_model
 
     rows.append(("CPU", f"{cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}", None))
+    from harness.accel import probe_line
+
+    rows.append(("CPU bf16 vs fp32", probe_line(), None))  # measured: what model.dtype "fastest" picks here
     return rows
 
 

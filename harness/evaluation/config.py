@@ -47,7 +47,8 @@ class GenerationConfig:
     temperature: float = field(0.0, meta=nonnegative, help="0: greedy")
     top_p: float = field(1.0, meta=in_range(0, 1), help="nucleus sampling mass (1: off)")
     seed: int = field(0, help="per-prompt sampling seeds derive from it (and the prompt id)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field("auto", help="auto: fp32 on CPU, bf16 on CUDA")
+    dtype: Literal["auto", "fastest", "float32", "bfloat16", "float16"] = field("auto",
+        help="auto: fp32 on CPU, bf16 on CUDA; fastest: bf16 where the measured probe shows it faster (harness.accel)")
     max_model_len: int = field(1024, meta=at_least_one, help="vLLM context (prompt + completion)")
     batch_size: int = field(32, meta=at_least_one, help="hf backend batch")
     enforce_eager: bool | None = field(None, help="vLLM: true = no torch.compile / CUDA graphs; none (default): "
@@ -173,6 +174,10 @@ class EvalConfig:
             extra = sorted(set(options or {}) - set(takes))
             if extra:
                 return f"scorers.{name}.{extra[0]}", f"unknown option of scorer {name!r} (it takes: {', '.join(takes) or 'none'})"
+            from harness.accel import DTYPES
+
+            if "dtype" in (options or {}) and options["dtype"] not in DTYPES:
+                return f"scorers.{name}.dtype", f"{options['dtype']!r} is not one of {', '.join(DTYPES)}"
         return None
 
     @classmethod

@@ -102,7 +102,7 @@ class LMEvalSession:
             raise HarnessError("lm-eval: no tasks given")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.tasks, self.backend, self.batch_size = list(tasks), backend, batch_size
-        if dtype == "auto":  # as in generation: fp32 on CPU, bf16 on CUDA
+        if dtype in ("auto", "fastest"):  # as in generation: fp32 on CPU, bf16 on CUDA
             from harness.accel import generation_dtype
 
             dtype = generation_dtype(dtype)

@@ -75,6 +75,8 @@ class BaselineFile:
     tolerances: dict[str, Tolerance] = field(factory=dict, help="per metric: the practical floor and direction")
     expectations: list[ClaimSpec] = field(factory=list,
         help="claims that must keep holding (harness.analysis.claims: bound, sign, difference)")
+    dtype: str = field("", help="the compute dtype(s) of the recorded runs (runs.dtype, comma-separated when mixed); "
+                                  "regress says when it compares results of another precision. Empty: not recorded")
     env: dict[str, Any] = field(factory=dict, help="machine and library versions when recorded")
     metrics_sha256: str = field("", help="of metrics.parquet: the two files are one unit (save_baseline)")
 
@@ -117,6 +119,17 @@ def suite_identity(results_dir: Path, res) -> tuple[str, str]:
         return names[0], ""
 
 
+def run_dtypes(res) -> str:
+    """The compute dtypes of a results folder's grid runs ("float32", "bfloat16", or both, sorted)."""
+    from harness.results.store import ResultStore
+
+    runs = ResultStore(res.root).read("runs")
+    if "dtype" not in runs:
+        return ""
+    ids = set(res.runs["run_id"])
+    return ",".join(sorted(set(runs.loc[runs["run_id"].isin(ids), "dtype"].dropna().astype(str))))
+
+
 def default_tolerance(name: str) -> Tolerance:
     from harness.results.catalogue import metric
 
@@ -153,7 +166,7 @@ def record_baseline(results_dir: str | Path, to: str | Path, *, reason: str, for
                         results=str(results_dir), test=old.file.test if old else TestSettings(),
                         rm_informative=res.rm.informative if res.rm is not None else None,
                         tolerances=tolerances, expectations=expectations,
-                        env=snapshot())
+                        dtype=run_dtypes(res), env=snapshot())
     new = Baseline(to, file, agg.drop(columns=["cell"]))
     broken = [c for c in check_expectations(new.file, res, agg) if not c.ok]
     if broken and not force:

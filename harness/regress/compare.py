@@ -32,7 +32,7 @@ from pathlib import Path
 
 from harness.analysis.bound import CheckResult
 from harness.errors import HarnessError
-from harness.regress.baseline import Baseline, load_baseline
+from harness.regress.baseline import Baseline, load_baseline, run_dtypes
 from harness.regress.checks import check_expectations
 
 SHOW_UNFLAGGED = 5  # the largest moves (in units of their standard error) that did not flag
@@ -192,7 +192,20 @@ def compare(results_dir: str | Path, baseline_dir: str | Path) -> RegressReport:
     if baseline.file.suite_hash and suite_hash and suite_hash != baseline.file.suite_hash:
         notes.append(f"note: the suite definition changed since the baseline (hash {suite_hash}, "
                      f"baseline {baseline.file.suite_hash}); re-record it if the change is intended")
+    note = dtype_note(baseline.file.dtype, run_dtypes(res))
+    if note:
+        notes.insert(0, note)
     return RegressReport(baseline, out, checks, notes, skipped)
+
+
+def dtype_note(recorded: str, current: str) -> str:
+    """One line when the baseline and the results were computed in different precisions: moves
+    may then be rounding of another precision, not behaviour (empty when they agree or either is unknown)."""
+    if not recorded or not current or recorded == current:
+        return ""
+    return (f"ACROSS PRECISIONS: the baseline was recorded in {recorded}, these results were computed in {current}; "
+            f"a flagged move may be the precision, not the code (re-record in {current}, or rerun in {recorded}, "
+            f"to compare like with like)")
 
 
 def _std(values) -> float:

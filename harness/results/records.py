@@ -51,14 +51,21 @@ NOT_CONTENT = ("loggers",)  # where a run's numbers are also streamed to: no par
 
 # keys added after runs were recorded, left out of the content while unset, so that the ids of
 # every run recorded before them (and of the pinned references' recipes) stay what they were
-UNSET_LATER_KEYS = (("data", "filter"),)
+# (section, key, the value that means unset)
+UNSET_LATER_KEYS = (("data", "filter", None), ("train", "compile", False))
 
 
 def content(cfg) -> dict:
-    """The resolved config as a dict, without the keys that change no number (NOT_CONTENT)."""
+    """The resolved config as a dict, without the keys that change no number (NOT_CONTENT).
+
+    `model.dtype` arrives resolved (harness.trainer.config.pin_dtype); float32 is hashed under
+    its old default spelling "auto", which meant float32 on every CPU run recorded before the
+    dtype was resolved, so those runs keep their ids while a bf16 run gets its own."""
     out = {k: v for k, v in to_dict(cfg).items() if k not in NOT_CONTENT}
-    for section, key in UNSET_LATER_KEYS:
-        if isinstance(out.get(section), dict) and out[section].get(key, 0) is None:
+    if isinstance(out.get("model"), dict) and out["model"].get("dtype") == "float32":
+        out["model"] = {**out["model"], "dtype": "auto"}
+    for section, key, unset in UNSET_LATER_KEYS:
+        if isinstance(out.get(section), dict) and key in out[section] and out[section][key] is unset:
             out[section] = {k: v for k, v in out[section].items() if k != key}
     return out
 

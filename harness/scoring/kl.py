@@ -7,9 +7,15 @@ The mean over samples y ~ pi is a Monte-Carlo estimate of KL(pi || pi_ref) for t
 distribution; it is unbiased only for samples drawn at temperature 1 (greedy or tempered samples
 still give the per-sample log-ratio, a useful drift measure, but not the KL itself). The
 completion's token ids are scored exactly as generated (EOS included when it stopped), under the
-prompt ids the generator saw, in float32 with `harness.logprobs.logps.sequence_logps`: the trainer's code.
+prompt ids the generator saw, with `harness.logprobs.logps.sequence_logps`: the trainer's code.
 
-The reference model stays loaded across runs; the policy is loaded per run.
+Precision: float32 by default; `scorers: {kl: {dtype: fastest}}` (or bfloat16) scores under bf16
+autocast where the probe measures it faster (harness.accel), ~2.4x on CPUs with native bf16 for
+a 135M model. The log-softmax and the sums stay float32 either way.
+
+The reference model stays loaded across runs; the policy is loaded per run. The reference's
+log-probs are memoised by (prompt ids, completion ids): the held-out pairs are the same for
+every run, so their reference pass is paid once per evaluation call, not once per run.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from harness.scoring.base import Samples
 
 class KLScorer:
     columns = ("kl", "logp_policy", "logp_ref")
-    options = ("batch_size",)  # eval.scorers.kl
+    options = ("batch_size", "dtype")  # eval.scorers.kl
 
     @classmethod
     def for_eval(cls, cfg, ctx) -> "KLScorer | None":
@@ -31,13 +37,21 @@ class KLScorer:
         opts = cfg.scorer_options("kl", cfg.kl)
         if opts is None:
             return None
-        return cls(ctx.ref_dir, batch_size=opts.get("batch_size", cfg.kl_batch_size), device=cfg.device)
+        return cls(ctx.ref_dir, batch_size=opts.get("batch_size", cfg.kl_batch_size), device=cfg.device,
+                   dtype=opts.get("dtype", "float32"))
 
-    def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto", **_):
-        from harness.accel import resolve_device
+    def __init__(self, reference_dir: str | Path, *, batch_size: int = 16, device: str = "auto",
+                 dtype: str = "float32", **_):
+        from harness.accel import DTYPES, compute_dtype, resolve_device
 
+        if dtype not in DTYPES:
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"eval.scorers.kl.dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
         self.device = resolve_device(device, key="eval.device")
+        self.dtype = compute_dtype(dtype, self.device)  # None: float32
         self.batch_size = batch_size
+        self._ref_memo: dict[tuple, float] = {}
         self.reference_dir = check_model_dir(reference_dir, "reference model")
         self._ref = self._load(self.reference_dir)
         self._policy_dir: Path | None = None
@@ -58,9 +72,16 @@ class KLScorer:
             if self._policy_dir is None or path.resolve() != self._policy_dir.resolve():
                 self._policy, self._policy_dir = self._load(path), path
             policy = self._policy
-        kw = {"batch_size": self.batch_size, "device": self.device}
+        kw = {"batch_size": self.batch_size, "device": self.device, "dtype": self.dtype}
         pol = completion_logps(policy, prompt_ids, completion_ids, **kw)
-        ref = pol if policy is self._ref else completion_logps(self._ref, prompt_ids, completion_ids, **kw)
+        if policy is self._ref:
+            ref = pol
+        else:
+            keys = [(tuple(p), tuple(c)) for p, c in zip(prompt_ids, completion_ids)]
+            todo = [i for i, k in enumerate(keys) if k not in self._ref_memo]
+            fresh = completion_logps(self._ref, [prompt_ids[i] for i in todo], [completion_ids[i] for i in todo], **kw)
+            self._ref_memo.update({keys[i]: v for i, v in zip(todo, fresh)})
+            ref = [self._ref_memo[k] for k in keys]
         return pol, ref
 
     def score(self, samples: Samples) -> dict[str, list[float]]:
@@ -90,9 +111,12 @@ class KLScorer:
 
 
 def completion_logps(model, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], *,
-                     batch_size: int = 16, device: str = "cpu") -> list[float]:
-    """Summed log-prob of each completion given its prompt (0.0 for an empty completion)."""
+                     batch_size: int = 16, device: str = "cpu", dtype=None) -> list[float]:
+    """Summed log-prob of each completion given its prompt (0.0 for an empty completion);
+    `dtype`: the autocast dtype (None: float32)."""
     import torch
+
+    from harness.accel import autocast
 
     from harness.data.tokenize import IGNORE
     from harness.logprobs.logps import sequence_logps
@@ -113,8 +137,8 @@ def completion_logps(model, prompt_ids: Sequence[Sequence[int]], completion_ids:
             labels[row, len(p):len(p) + len(c)] = torch.tensor(c)
             mask[row, :len(p) + len(c)] = 1
         batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
-        with torch.no_grad():
-            logps = sequence_logps(model, batch).logps.tolist()
+        with torch.no_grad(), autocast(device, dtype):
+            logps = sequence_logps(model, batch).logps.float().tolist()
         for row, i in enumerate(chunk):
             out[i] = float(logps[row])
     return out

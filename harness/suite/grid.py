@@ -9,8 +9,10 @@ A run id is `run_id(cfg)`: the content hash of the resolved config, so the same 
 gets the same id (whatever the key order in the YAML) and any change gives a new one. A run that
 starts from the SFT stage carries ``model.init_from: "@sft:<sft run id>"`` in the hashed config,
 a symbolic link that the runner replaces with the checkpoint path at execution time: ids then
-depend on what the SFT stage *is*, not on the folder it was written to. Runs that expand to the
-same config (a variant pinning an axis) are kept once.
+depend on what the SFT stage *is*, not on the folder it was written to. `model.dtype` is resolved
+here ("auto", "fastest" -> a concrete dtype; harness.trainer.config.pin_dtype), once for the whole
+plan, so the id holds the precision and every worker trains in the one the driver chose. Runs
+that expand to the same config (a variant pinning an axis) are kept once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from harness.config import from_dict, to_dict
 from harness.results.records import run_id
 from harness.suite.spec import Suite
-from harness.trainer.config import RunConfig
+from harness.trainer.config import RunConfig, pin_dtype
 
 SFT_PREFIX = "@sft:"
 SFT_DEFAULTS = {"loss": {"name": "sft"}, "name": "sft"}
@@ -116,7 +118,7 @@ def expand(suite: Suite) -> Plan:
                 sft = _sft_stage(suite, data, where)
                 sft_by_id.setdefault(sft.run_id, sft)
                 set_dotted(data, "model.init_from", SFT_PREFIX + sft.run_id)
-            cfg = from_dict(RunConfig, data, source=f"{suite.source} (run {where})")
+            cfg = pin_dtype(from_dict(RunConfig, data, source=f"{suite.source} (run {where})"))
             if spec.loggers:
                 cfg = dataclasses.replace(cfg, loggers=tuple(spec.loggers))
             rid = run_id(cfg)
@@ -133,7 +135,7 @@ def _sft_stage(suite: Suite, run_data: dict, where: str) -> PlannedRun:
     data["model"] = copy.deepcopy(run_data.get("model", {}))
     data["data"] = copy.deepcopy(run_data.get("data", {}))
     data = deep_merge(data, spec.sft or {})
-    cfg = from_dict(RunConfig, data, source=f"{suite.source} (sft stage for run {where})")
+    cfg = pin_dtype(from_dict(RunConfig, data, source=f"{suite.source} (sft stage for run {where})"))
     if spec.loggers:
         cfg = dataclasses.replace(cfg, loggers=tuple(spec.loggers))
     label = {"name": cfg.name, "model.name": cfg.model.name, "data.train": cfg.data.train}

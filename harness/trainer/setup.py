@@ -159,6 +159,10 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
         ref_train = reference_logps(source, data.train, **kw)
         ref_eval = reference_logps(source, data.eval, **kw) if data.eval else None
         features_eval = held_out_features(source, data.eval, kw) if data.eval and not dist.active else None
+    if cfg.train.compile:  # after the one-off reference passes, which gain nothing from a compile
+        from harness.trainer.compile import compile_layers
+
+        compile_layers(model)
     return Session(model, tokenizer, data, info, ref_train, ref_eval, device, dtype, Path(path),
                    str(ref_dir) if ref_dir else "initial policy", share_prompt, dist,
                    features_eval if ref_train is not None else None)

@@ -233,3 +233,17 @@ def test_an_interrupted_baseline_recording_is_refused(tmp_path, capsys, monkeypa
     assert not list(to.glob(".*.tmp"))  # no stray temporaries either
     assert main(["baseline", "record", str(shifted), "--to", str(to), "--reason", "again", "--force"]) == 0
     assert main(["regress", str(shifted), "--baseline", str(to)]) == 0
+
+
+def test_baseline_records_the_precision_and_regress_says_when_it_differs(results, baseline, tmp_path, capsys):
+    """Results computed in bf16 compared with an fp32 baseline: said on its own line, before the cells."""
+    doc = yaml.safe_load((baseline / "baseline.yaml").read_text())
+    assert doc["dtype"] == "float32"
+    assert main(["regress", str(results), "--baseline", str(baseline)]) == 0
+    assert "ACROSS PRECISIONS" not in capsys.readouterr().out
+    bf16 = make_results(tmp_path / "bf16" / "synthetic", dtype="bfloat16")
+    main(["regress", str(bf16), "--baseline", str(baseline)])
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "ACROSS PRECISIONS" in ln)
+    assert "recorded in float32" in line and "computed in bfloat16" in line
+    assert out.index("ACROSS PRECISIONS") < out.index("stated expectations")

@@ -176,6 +176,27 @@ def test_bf16_autocast_path_runs_and_keys_its_own_reference_cache(tmp_path):
     assert bf16.ref_cache_hit is False  # other precision, other reference numbers
     runs = ResultStore(tmp_path).read("runs").set_index("run_id")
     assert runs.loc[bf16.run_id, "dtype"] == "bfloat16" and runs.loc[fp32.run_id, "dtype"] == "float32"
+    assert bf16.run_id != fp32.run_id
+
+
+def test_the_run_id_holds_the_resolved_precision(monkeypatch):
+    """auto / fastest are resolved before hashing: a run measured into bf16 gets the id of an explicit
+    bf16 run, and an fp32 one keeps the id it had before dtypes were resolved ("auto" hashed)."""
+    from harness import accel
+    from harness.hashing import content_hash
+    from harness.results.records import content
+    from harness.trainer.config import pin_dtype
+
+    auto = make_cfg()
+    old_id = content_hash(content(auto))  # the unresolved config, hashed as before dtypes were resolved
+    assert pin_dtype(auto).model.dtype == "float32"
+    assert run_id_for(pin_dtype(auto)) == old_id == run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "float32"})))
+    assert content(pin_dtype(auto))["model"]["dtype"] == "auto"
+    explicit = run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "bfloat16"})))
+    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
+    assert run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "fastest"}))) == explicit != old_id
+    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.4})
+    assert run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "fastest"}))) == old_id
 
 
 def test_held_out_pairs_from_an_eval_spec_with_their_own_options(tmp_path):
