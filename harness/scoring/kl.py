@@ -117,7 +117,6 @@ def completion_logps(model, prompt_ids: Sequence[Sequence[int]], completion_ids:
     import torch
 
     from harness.accel import autocast
-
     from harness.data.tokenize import IGNORE
     from harness.logprobs.logps import sequence_logps
 
