@@ -139,14 +139,35 @@ def compute_dtype(dtype: str, device: str):
     return None if dtype == "float32" else getattr(torch, dtype)
 
 
+ONEDNN_FASTER = 1.5  # oneDNN / BLAS fp32 matmul throughput above which Linear layers go through oneDNN
+CPU_LINEAR_ENV = "HARNESS_CPU_LINEAR"  # "onednn" | "aten": force the route; unset: measured
+
+
+def onednn_available() -> bool:
+    import torch
+
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def onednn_linear() -> bool:
+    """Whether float32 Linear layers on CPU go through oneDNN here (harness.models.cpu_linear):
+    the HARNESS_CPU_LINEAR override, else the probe with a margin (ONEDNN_FASTER) that run-to-run
+    noise never crosses, so a machine always makes the same choice."""
+    forced = os.environ.get(CPU_LINEAR_ENV, "").strip().lower()
+    if forced in ("onednn", "aten"):
+        return forced == "onednn" and onednn_available()
+    return onednn_available() and bf16_probe().get("onednn_speedup", 0.0) >= ONEDNN_FASTER
+
+
 _PROBE: dict = {}
 
 
 def bf16_probe() -> dict:
-    """One-thread GFLOP/s of a PROBE_SIZE square matmul in fp32 and bf16, and their ratio.
+    """One-thread GFLOP/s of a PROBE_SIZE square matmul in fp32 (torch's BLAS), bf16, and fp32
+    through oneDNN, and the ratios to the first.
 
     Best of several short repeats (the fastest is the least disturbed by other work); measured
-    once a process. {"fp32_gflops", "bf16_gflops", "speedup", "size"}."""
+    once a process. {"fp32_gflops", "bf16_gflops", "onednn_fp32_gflops", "speedup", "onednn_speedup", "size"}."""
     if _PROBE:
         return dict(_PROBE)
     import time
@@ -160,17 +181,22 @@ def bf16_probe() -> dict:
     gen = torch.Generator().manual_seed(0)
     a32, b32 = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
     result = {"size": n}
+    cases = {"fp32": (torch.mm, a32, b32), "bf16": (torch.mm, a32.bfloat16(), b32.bfloat16())}
+    if onednn_available():
+        # fp32 through oneDNN instead of torch's BLAS (MKL): harness.models.cpu_linear
+        cases["onednn_fp32"] = (lambda a, b: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], ""), a32, b32)
     with torch_threads(1), torch.inference_mode():
-        for name, (a, b) in (("fp32", (a32, b32)), ("bf16", (a32.bfloat16(), b32.bfloat16()))):
-            torch.mm(a, b)  # first call: kernel selection and packing buffers
+        for name, (mm, a, b) in cases.items():
+            mm(a, b)  # first call: kernel selection and packing buffers
             best = float("inf")
             for _ in range(5):
                 t0 = time.perf_counter()
                 for _ in range(3):
-                    torch.mm(a, b)
+                    mm(a, b)
                 best = min(best, (time.perf_counter() - t0) / 3)
             result[f"{name}_gflops"] = flops / best / 1e9
     result["speedup"] = result["bf16_gflops"] / result["fp32_gflops"]
+    result["onednn_speedup"] = result.get("onednn_fp32_gflops", 0.0) / result["fp32_gflops"]
     _PROBE.update(result)
     return dict(result)
 
@@ -179,8 +205,12 @@ def probe_line() -> str:
     """The probe as one line, for `harness doctor` and `harness bench`."""
     p = bf16_probe()
     pick = "bfloat16" if p["speedup"] >= BF16_FASTER else "float32"
-    return (f"{p['size']}x{p['size']} matmul, 1 thread: fp32 {p['fp32_gflops']:.0f} GFLOP/s, bf16 "
+    line = (f"{p['size']}x{p['size']} matmul, 1 thread: fp32 {p['fp32_gflops']:.0f} GFLOP/s, bf16 "
             f"{p['bf16_gflops']:.0f} GFLOP/s ({p['speedup']:.2f}x) -> model.dtype fastest = {pick} on this CPU")
+    if p.get("onednn_fp32_gflops"):
+        line += (f"; fp32 through oneDNN {p['onednn_fp32_gflops']:.0f} GFLOP/s ({p['onednn_speedup']:.2f}x torch's BLAS) "
+                 f"-> fp32 Linear layers via {'oneDNN' if onednn_linear() else 'the BLAS'}")
+    return line
 
 
 def autocast(device: str, dtype):

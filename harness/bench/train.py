@@ -175,7 +175,7 @@ def trl_worker(c: dict) -> dict:
 
     from harness.data import load_pairs
     from harness.data.tokenize import render_prompt
-    from harness.models import load_causal_lm, load_tokenizer
+    from harness.models import load_tokenizer
 
     _setup_threads(c)
     t0 = time.perf_counter()
@@ -183,7 +183,12 @@ def trl_worker(c: dict) -> dict:
     tok = load_tokenizer(c["model_dir"])
     # the prompt text the harness tokenises (chat template applied); TRL appends EOS to responses
     rows = [{"prompt": render_prompt(p.prompt, tok)[0], "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
-    model = load_causal_lm(c["model_dir"], device="cuda" if torch.cuda.is_available() else "cpu")
+    # as a TRL user loads it: transformers' own model, torch's default kernels (the harness side's
+    # oneDNN route for fp32 Linear layers, harness.models.cpu_linear, is the harness's, not TRL's)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(c["model_dir"], dtype=torch.float32, trust_remote_code=False)
+    model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     peft_config = None
     if c["lora"]:
         from peft import LoraConfig

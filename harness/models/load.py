@@ -107,9 +107,14 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
 
 
 def load_causal_lm(path: str | Path, *, device: str = "cpu", trust_remote_code: bool = False):
-    """A causal LM in float32 on `device`, eval mode (no dropout: reference and policy agree at step 0)."""
+    """A causal LM in float32 on `device`, eval mode (no dropout: reference and policy agree at step 0).
+    On CPU its Linear layers go through oneDNN where that is measured faster (harness.models.cpu_linear)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, trust_remote_code=trust_remote_code)
+    if device == "cpu":
+        from harness.models.cpu_linear import route_linears
+
+        route_linears(model)
     return model.to(device).eval()

@@ -130,6 +130,10 @@ def prepare(cfg, out_dir: str | Path, *, reference_dir: str | None = None) -> Se
         from harness.models.lora import apply_lora
 
         model = apply_lora(model, cfg.model.lora)
+        if device == "cpu":  # the adapters' own Linear layers, as load_causal_lm did the base's
+            from harness.models.cpu_linear import route_linears
+
+            route_linears(model)
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
