@@ -20,7 +20,7 @@ The choices, with their reasons:
   updates exact weights, and the loss is computed in float32 from float32 log-probs.
 - **"fastest" is measured, not assumed.** CPUs differ: with AVX512-BF16 (Zen 4/5, Cooper Lake)
   or AMX (Sapphire Rapids on) a bf16 matrix product runs 3-5x fp32; without them torch converts
-  and bf16 is slower than fp32. `bf16_probe` times both on one thread (~0.3 s, once a process)
+  and bf16 is slower than fp32. `harness.probe.bf16_probe` times both on one thread (~0.3 s, once a process)
   and "fastest" takes bf16 when it is at least `BF16_FASTER` times fp32. The decision is made
   once, where a suite is planned, and written into each run's config (so into its run id): the
   workers never re-measure, and a bf16 run never shares an id with an fp32 one.
@@ -51,7 +51,6 @@ from harness.errors import ConfigError
 
 DTYPES = ("auto", "fastest", "float32", "bfloat16", "float16")
 BF16_FASTER = 1.3  # bf16 / fp32 matmul throughput above which "fastest" picks bf16 (native: 3-5x; emulated: < 1)
-PROBE_SIZE = 512  # square matmul of the probe: wide enough to show a native bf16 kernel's speed
 
 
 def cuda_available() -> bool:
@@ -127,6 +126,8 @@ def resolve_dtype(dtype: str, device: str) -> str:
             import torch
 
             return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        from harness.probe import bf16_probe
+
         return "bfloat16" if bf16_probe()["speedup"] >= BF16_FASTER else "float32"
     return dtype
 
@@ -156,53 +157,15 @@ def onednn_linear() -> bool:
     forced = os.environ.get(CPU_LINEAR_ENV, "").strip().lower()
     if forced in ("onednn", "aten"):
         return forced == "onednn" and onednn_available()
+    from harness.probe import bf16_probe
+
     return onednn_available() and bf16_probe().get("onednn_speedup", 0.0) >= ONEDNN_FASTER
-
-
-_PROBE: dict = {}
-
-
-def bf16_probe() -> dict:
-    """One-thread GFLOP/s of a PROBE_SIZE square matmul in fp32 (torch's BLAS), bf16, and fp32
-    through oneDNN, and the ratios to the first.
-
-    Best of several short repeats (the fastest is the least disturbed by other work); measured
-    once a process. {"fp32_gflops", "bf16_gflops", "onednn_fp32_gflops", "speedup", "onednn_speedup", "size"}."""
-    if _PROBE:
-        return dict(_PROBE)
-    import time
-
-    import torch
-
-    from harness.threads import torch_threads
-
-    n = PROBE_SIZE
-    flops = 2 * n ** 3
-    gen = torch.Generator().manual_seed(0)
-    a32, b32 = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
-    result = {"size": n}
-    cases = {"fp32": (torch.mm, a32, b32), "bf16": (torch.mm, a32.bfloat16(), b32.bfloat16())}
-    if onednn_available():
-        # fp32 through oneDNN instead of torch's BLAS (MKL): harness.models.cpu_linear
-        cases["onednn_fp32"] = (lambda a, b: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], ""), a32, b32)
-    with torch_threads(1), torch.inference_mode():
-        for name, (mm, a, b) in cases.items():
-            mm(a, b)  # first call: kernel selection and packing buffers
-            best = float("inf")
-            for _ in range(5):
-                t0 = time.perf_counter()
-                for _ in range(3):
-                    mm(a, b)
-                best = min(best, (time.perf_counter() - t0) / 3)
-            result[f"{name}_gflops"] = flops / best / 1e9
-    result["speedup"] = result["bf16_gflops"] / result["fp32_gflops"]
-    result["onednn_speedup"] = result.get("onednn_fp32_gflops", 0.0) / result["fp32_gflops"]
-    _PROBE.update(result)
-    return dict(result)
 
 
 def probe_line() -> str:
     """The probe as one line, for `harness doctor` and `harness bench`."""
+    from harness.probe import bf16_probe
+
     p = bf16_probe()
     pick = "bfloat16" if p["speedup"] >= BF16_FASTER else "float32"
     line = (f"{p['size']}x{p['size']} matmul, 1 thread: fp32 {p['fp32_gflops']:.0f} GFLOP/s, bf16 "

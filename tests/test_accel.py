@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from harness import accel
+from harness import accel, probe
 from harness.errors import ConfigError
 
 
@@ -103,23 +103,36 @@ def test_pool_workers_each_see_their_own_gpu(monkeypatch):
 
 
 def test_fastest_takes_bf16_only_where_the_probe_measures_it_faster(monkeypatch):
-    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
+    monkeypatch.setattr(probe, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
     assert accel.resolve_dtype("fastest", "cpu") == "bfloat16"
     assert "bf16 420 GFLOP/s (4.40x) -> model.dtype fastest = bfloat16" in accel.probe_line()
-    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.42})
+    monkeypatch.setattr(probe, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.42})
     assert accel.resolve_dtype("fastest", "cpu") == "float32"  # emulated bf16 (AVX2): slower, not taken
     assert accel.compute_dtype("fastest", "cpu") is None
     assert accel.resolve_dtype("auto", "cpu") == "float32"  # auto never measures: portable numbers
     assert accel.resolve_dtype("float16", "cpu") == "float16"
 
 
-def test_the_probe_measures_both_precisions_once_a_process(monkeypatch):
-    monkeypatch.setattr(accel, "_PROBE", {})
-    first = accel.bf16_probe()
+def test_the_probe_is_measured_once_per_machine_and_read_back_by_every_process(monkeypatch, tmp_path):
+    """The first process measures (threads restored after) and writes $HARNESS_CACHE/probe/; another
+    process reads the same numbers back, so every worker of a suite makes the same choices."""
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    monkeypatch.setattr(probe, "_PROBE", {})
+    threads = torch.get_num_threads()
+    first = probe.bf16_probe()
+    assert torch.get_num_threads() == threads
     assert first["fp32_gflops"] > 0 and first["bf16_gflops"] > 0
     assert first["speedup"] == pytest.approx(first["bf16_gflops"] / first["fp32_gflops"])
-    assert accel.bf16_probe() == first  # memoised: one decision per process
-    assert torch.get_num_threads() == torch.get_num_threads()  # the thread count is restored
+    (stored,) = (tmp_path / "probe").glob("*.json")
+    assert json.loads(stored.read_text()) == first
+    code = "import json; from harness.probe import bf16_probe; print(json.dumps(bf16_probe()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "HARNESS_CACHE": str(tmp_path)}).stdout
+    assert json.loads(out) == first  # read back, not measured again
 
 
 def test_a_cpu_build_of_torch_is_not_taken_for_cuda_without_importing_it():

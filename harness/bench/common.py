@@ -99,7 +99,7 @@ def machine_info() -> dict:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
-        from harness.accel import bf16_probe
+        from harness.probe import bf16_probe
 
         info["bf16_probe"] = bf16_probe()  # which precision is native here decides what a figure means
         if torch.cuda.is_available():

@@ -41,11 +41,11 @@ def precision(plan) -> str:
     """The compute dtypes of the planned runs, and the probe when one decided them (dtype: fastest)."""
     from collections import Counter
 
-    from harness import accel
+    from harness import accel, probe
 
     counts = Counter(r.config.model.dtype for r in plan.all)
     line = "precision: " + ", ".join(f"{n} run(s) in {d}" for d, n in sorted(counts.items()))
-    return line + (f" ({accel.probe_line()})" if accel._PROBE else "")
+    return line + (f" ({accel.probe_line()})" if probe._PROBE else "")
 
 
 def run(args) -> int:

@@ -62,7 +62,8 @@ class OneDNNLinear(torch.nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight
         if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32
-                or torch.is_autocast_enabled("cpu") or type(w) not in (torch.nn.Parameter, torch.Tensor)):  # DTensor: FSDP
+                or torch.is_autocast_enabled("cpu") or type(w) not in (torch.nn.Parameter, torch.Tensor)  # DTensor: FSDP
+                or torch.compiler.is_compiling()):  # inductor lowers products itself (and cannot lower this op)
             return F.linear(x, w, self.bias)
         return _OneDNNLinearFn.apply(x, w, self.bias)
 

@@ -4,15 +4,17 @@
     harness run SUITE --executor ray --address auto        # join a running cluster (`ray start --head`)
     executor: {name: ray, train: {num_gpus: 1}, eval: {num_gpus: 1}, reward: {num_cpus: 2}, max_retries: 1}
 
-Each task is one Ray task asking for its kind's resources (`train`, `eval`, `reward` in the suite's
-`executor:` block), started once the tasks it names in `after` are done, as with the other
-executors; Ray places it where those resources are free. The task bodies are the runner's own
+Each task runs on a long-lived Ray actor of its kind (harness.suite.ray_actors), which asks for
+that kind's resources (`train`, `eval`, `reward` in the suite's `executor:` block) once and then
+runs task after task, so torch and transformers are imported once per worker, not once per task,
+and a GPU worker keeps its GPU. A task starts once the tasks it names in `after` are done, as
+with the other executors; Ray places the workers where those resources are free. The task bodies are the runner's own
 (module-level, plain-data arguments), so every executor writes the same rows; workers write their
 own run's Parquet parts into the out directory, which must be a filesystem they all see (one
 machine, or NFS/Lustre/GPFS on a cluster; see README "Scaling out").
 
-Faults: a worker killed (SIGKILL, out of memory) is retried `max_retries` times by Ray, then the task
-is recorded failed with Ray's reason, and the suite goes on; an exception in a task body is a
+Faults: a task whose worker is killed (SIGKILL, out of memory) runs again on a new worker
+`max_retries` times, then is recorded failed with Ray's reason, and the suite goes on; an exception in a task body is a
 failure at once (retrying a bug only repeats it). A run that asks for several processes
 (`train.nproc` > 1 with `train.strategy: ddp | fsdp`) becomes a Ray Train `TorchTrainer` with that
 many workers (harness.suite.ray_train), which set up torch.distributed for it.
@@ -29,17 +31,7 @@ import os
 import socket
 from collections.abc import Sequence
 
-from harness.suite.executors import DoneHook, Hook, Outcome, Task, where_am_i
-
-
-def _call(task: Task, deps: dict[str, Outcome], driver: tuple[str, int] | None = None) -> Outcome:
-    """Worker side: run one task body; an exception is an outcome, so Ray does not retry bugs."""
-    from harness.suite.executors import call
-
-    if driver is not None:
-        _end_with(driver)
-    return call(task, deps, where=where_am_i())
-
+from harness.suite.executors import DoneHook, Hook, Outcome, Task
 
 _watched: set[tuple[str, int]] = set()
 
@@ -75,9 +67,15 @@ def _reason(e, retries: int) -> str:
     import ray
 
     lines = [s.strip() for s in str(e).strip().splitlines() if s.strip() and not s.strip().startswith("^")]
-    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
-    if isinstance(e, died):  # retried by Ray `retries` times
-        return f"ray: {type(e).__name__}: {lines[0] if lines else ''} (after {retries} retr{'y' if retries == 1 else 'ies'})"
+    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError,
+            ray.exceptions.RayActorError)
+    if isinstance(e, died):  # run again `retries` times on a new worker
+        name = type(e).__name__
+        oom = [ln for ln in lines if "low on memory" in ln]
+        if oom:  # Ray's memory monitor killed the worker: say so, as Ray does for a plain task
+            name = "OutOfMemoryError"
+        detail = next(iter(oom), next((ln for ln in lines if "exit detail" in ln.lower()), lines[0] if lines else ""))
+        return f"ray: {name}: {detail} (after {retries} retr{'y' if retries == 1 else 'ies'})"
     cause = getattr(e, "cause", None)
     return f"ray: {type(cause or e).__name__}: {lines[-1] if lines else ''}"
 
@@ -198,43 +196,81 @@ class RayExecutor:
             on_done: DoneHook | None = None) -> dict[str, Outcome]:
         import ray
 
+        from harness.suite.ray_actors import WorkerPool
+
         keys = {t.key for t in tasks}
         index = {t.key: i for i, t in enumerate(tasks, 1)}
         self._ensure()
         self._check_feasible(tasks)
-        remote = ray.remote(_call)
         # workers of a local instance end with this process (a joined cluster is left to Ray)
         driver = (socket.gethostname(), os.getpid()) if self._started else None
+        pool = WorkerPool(self._options, self._capacity(), max_retries=self.max_retries, driver=driver)
         outcomes: dict[str, Outcome] = {}
-        waiting, running = list(tasks), {}  # ObjectRef -> Task
+        waiting, ready, running, distributed = list(tasks), [], {}, set()  # running: ObjectRef -> Task
+        started: set[str] = set()
         try:
-            while waiting or running:
+            while waiting or ready or running:
                 for task in [t for t in waiting if all(k in outcomes or k not in keys for k in t.after)]:
                     waiting.remove(task)
-                    if on_start:
-                        on_start(index[task.key], len(tasks), task)
+                    ready.append(task)
+                for task in list(ready):
                     deps = {k: outcomes[k] for k in task.after if k in outcomes}
-                    distributed = self._submit_distributed(task, deps)
-                    running[distributed(task, deps) if distributed else remote.options(
-                        max_retries=self.max_retries, retry_exceptions=False,
-                        **self._options(task.kind)).remote(task, deps, driver)] = task
+                    submit = self._submit_distributed(task, deps)
+                    if not submit and distributed:  # Ray Train is gathering its workers: hold plain tasks
+                        continue
+                    ref = submit(task, deps) if submit else pool.submit(task, deps)
+                    if ref is None:  # every worker of its kind is busy
+                        continue
+                    ready.remove(task)
+                    running[ref] = task
+                    if submit:
+                        distributed.add(ref)
+                    if on_start and task.key not in started:
+                        on_start(index[task.key], len(tasks), task)
+                    started.add(task.key)
+                if distributed:  # Ray Train waits for the CPUs/GPUs that idle workers would otherwise keep
+                    pool.release_idle()
+                if not running:
+                    raise RuntimeError(f"ray executor: {len(ready)} task(s) ready but none could start")
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     task = running.pop(ref)
-                    try:
-                        outcome = ray.get(ref)
-                    except ray.exceptions.RayError as e:  # the worker died (killed, out of memory) past its retries
-                        outcome = Outcome(error=_reason(e, self.max_retries))
+                    if ref in distributed:
+                        distributed.discard(ref)
+                        try:
+                            outcome = ray.get(ref)
+                        except ray.exceptions.RayError as e:  # past Ray's own retries
+                            outcome = Outcome(error=_reason(e, self.max_retries))
+                    else:
+                        _, outcome = pool.finish(ref)
+                        if outcome is None:  # its worker died: run it again on a new one
+                            ready.insert(0, task)
+                            continue
                     outcomes[task.key] = outcome
                     if on_done:
                         on_done(index[task.key], len(tasks), task, outcome)
         finally:
-            for ref in running:
+            for ref in distributed & set(running):
                 ray.cancel(ref, force=True)
+            pool.shutdown()
             if self._started:
                 ray.shutdown()
                 self._started = False
         return outcomes
+
+    def _capacity(self):
+        """kind -> how many of its workers the cluster holds at once (by CPUs and GPUs asked for)."""
+        import ray
+
+        have = ray.cluster_resources()
+
+        def capacity(kind: str) -> int:
+            opts = self._options(kind)
+            fits = [int(have.get(name, 0) / opts[key] + 1e-9) for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU"))
+                    if opts.get(key)]
+            return max(1, min(fits)) if fits else 64
+
+        return capacity
 
     def _check_feasible(self, tasks: Sequence[Task]) -> None:
         """A task asking for more than the whole cluster has would wait for ever (Ray only warns):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import accel
+from harness import accel, probe
 from harness.models.cpu_linear import OneDNNLinear, route_linears
 
 pytestmark = pytest.mark.skipif(not accel.onednn_available(), reason="torch built without oneDNN")
@@ -62,15 +62,15 @@ def test_other_dtypes_and_autocast_take_torch_s_own_path(monkeypatch):
 
 def test_the_route_is_measured_with_a_margin_and_can_be_forced(monkeypatch):
     monkeypatch.delenv(accel.CPU_LINEAR_ENV, raising=False)
-    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 105.0, "bf16_gflops": 470.0, "speedup": 4.5,
+    monkeypatch.setattr(probe, "_PROBE", {"size": 512, "fp32_gflops": 105.0, "bf16_gflops": 470.0, "speedup": 4.5,
                                           "onednn_fp32_gflops": 245.0, "onednn_speedup": 2.33})
     assert accel.onednn_linear()
     assert "fp32 Linear layers via oneDNN" in accel.probe_line()
-    monkeypatch.setattr(accel, "_PROBE", {**accel._PROBE, "onednn_fp32_gflops": 120.0, "onednn_speedup": 1.14})
+    monkeypatch.setattr(probe, "_PROBE", {**probe._PROBE, "onednn_fp32_gflops": 120.0, "onednn_speedup": 1.14})
     assert not accel.onednn_linear()  # within noise of the BLAS (Intel, AVX2-only CPUs): not taken
     assert route_linears(torch.nn.Sequential(torch.nn.Linear(4, 4))) == 0
     monkeypatch.setenv(accel.CPU_LINEAR_ENV, "onednn")
     assert accel.onednn_linear()
     monkeypatch.setenv(accel.CPU_LINEAR_ENV, "aten")
-    monkeypatch.setattr(accel, "_PROBE", {**accel._PROBE, "onednn_speedup": 2.33})
+    monkeypatch.setattr(probe, "_PROBE", {**probe._PROBE, "onednn_speedup": 2.33})
     assert not accel.onednn_linear()

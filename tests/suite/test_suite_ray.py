@@ -100,7 +100,7 @@ def test_a_killed_worker_is_retried_then_recorded_failed(tmp_path):
     out = ex.run([Task("flaky", _die_unless, (str(tmp_path / "marker"),)), Task("dies", _die),
                   Task("raises", _boom), Task("later", _where_and_when, (0.0,), after=("dies",))])
     assert out["flaky"].ok and out["flaky"].value == "second attempt"  # the retry ran it
-    assert not out["dies"].ok and "WorkerCrashedError" in out["dies"].error and "after 1 retry" in out["dies"].error
+    assert not out["dies"].ok and "ActorDiedError" in out["dies"].error and "after 1 retry" in out["dies"].error
     assert not out["raises"].ok and "a task failed" in out["raises"].error  # a bug is not retried
     assert out["later"].ok  # the suite goes on
 
@@ -119,7 +119,7 @@ def test_a_run_whose_worker_dies_is_failed_and_a_rerun_completes_it(tmp_path):
     runs = pd.read_parquet(tmp_path / "runs")
     assert sorted(runs["status"]) == ["completed", "completed", "completed", "failed"]
     failed = runs[runs["status"] == "failed"].iloc[0]
-    assert failed["loss_name"] == "dpo" and failed["seed"] == 1 and "WorkerCrashedError" in failed["error"]
+    assert failed["loss_name"] == "dpo" and failed["seed"] == 1 and "ActorDiedError" in failed["error"]
     assert len(summary.failed) == 1
     summary = run_suite(suite, tmp_path, log=lambda s: None)  # resumes: only the failed run trains
     runs = pd.read_parquet(tmp_path / "runs")
@@ -273,3 +273,16 @@ def test_a_local_instances_workers_end_with_a_killed_driver(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever of the instance is left
         except ProcessLookupError:
             pass
+
+
+def test_workers_are_reused_across_tasks_and_keep_their_gpu():
+    """Six GPU tasks on two logical GPUs: two long-lived workers run three each (torch imported once
+    per worker), and a worker's CUDA_VISIBLE_DEVICES never changes under it (ray-project/ray#29624)."""
+    ex = RayExecutor(resources={"train": Resources(num_cpus=1, num_gpus=1)})
+    out = ex.run([Task(f"t{i}", _where_and_when, (0.2,)) for i in range(6)])
+    assert all(o.ok for o in out.values())
+    gpus_of: dict[int, set] = {}
+    for o in out.values():
+        gpus_of.setdefault(o.value["pid"], set()).add(o.value["cuda"])
+    assert len(gpus_of) == 2 and all(len(g) == 1 for g in gpus_of.values())
+    assert {g for gs in gpus_of.values() for g in gs} == {"0", "1"}

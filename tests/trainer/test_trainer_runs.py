@@ -182,7 +182,7 @@ def test_bf16_autocast_path_runs_and_keys_its_own_reference_cache(tmp_path):
 def test_the_run_id_holds_the_resolved_precision(monkeypatch):
     """auto / fastest are resolved before hashing: a run measured into bf16 gets the id of an explicit
     bf16 run, and an fp32 one keeps the id it had before dtypes were resolved ("auto" hashed)."""
-    from harness import accel
+    from harness import probe
     from harness.hashing import content_hash
     from harness.results.records import content
     from harness.trainer.config import pin_dtype
@@ -193,9 +193,9 @@ def test_the_run_id_holds_the_resolved_precision(monkeypatch):
     assert run_id_for(pin_dtype(auto)) == old_id == run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "float32"})))
     assert content(pin_dtype(auto))["model"]["dtype"] == "auto"
     explicit = run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "bfloat16"})))
-    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
+    monkeypatch.setattr(probe, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 420.0, "speedup": 4.4})
     assert run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "fastest"}))) == explicit != old_id
-    monkeypatch.setattr(accel, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.4})
+    monkeypatch.setattr(probe, "_PROBE", {"size": 512, "fp32_gflops": 95.0, "bf16_gflops": 40.0, "speedup": 0.4})
     assert run_id_for(pin_dtype(make_cfg(model={"name": "tiny", "dtype": "fastest"}))) == old_id
 
 
