@@ -56,16 +56,20 @@ class _OneDNNLinearFn(torch.autograd.Function):
         return gx, gw, gb
 
 
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear, through oneDNN for float32 CPU tensors outside autocast and compilation."""
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32
+            or torch.is_autocast_enabled("cpu") or type(weight) not in (torch.nn.Parameter, torch.Tensor)  # DTensor: FSDP
+            or torch.compiler.is_compiling()):  # inductor lowers products itself (and cannot lower this op)
+        return F.linear(x, weight, bias)
+    return _OneDNNLinearFn.apply(x, weight, bias)
+
+
 class OneDNNLinear(torch.nn.Linear):
     """nn.Linear whose float32 CPU products go through oneDNN (anything else: F.linear)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight
-        if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32
-                or torch.is_autocast_enabled("cpu") or type(w) not in (torch.nn.Parameter, torch.Tensor)  # DTensor: FSDP
-                or torch.compiler.is_compiling()):  # inductor lowers products itself (and cannot lower this op)
-            return F.linear(x, w, self.bias)
-        return _OneDNNLinearFn.apply(x, w, self.bias)
+        return linear(x, self.weight, self.bias)
 
 
 def route_linears(model, *, force: bool | None = None) -> int:

@@ -15,10 +15,11 @@ per-process memo of data and tokenizer (harness.trainer.setup.prepared_data) as 
 executor's workers do.
 
 Kinds (train, eval, reward) ask for different resources (the suite's `executor:` block), so each
-has its own actors, at most as many as the cluster holds at once. When a task is ready and no
-actor of its kind is free, idle actors of the other kinds are ended first: the resources they
-held go back to Ray (otherwise idle training actors would hold every CPU while evaluations wait
-for ever). While a multi-process run (Ray Train) gathers its workers, idle actors are ended and
+has its own actors, at most as many as the cluster holds at once. An actor is kept only while
+tasks of its kind are ready for it: once none is, it is ended and its resources go back to Ray
+(otherwise the training actors, idle after the last run, would hold every CPU while an
+evaluation made earlier waits for ever for a worker; an evaluation part becomes ready while the
+last runs still train). While a multi-process run (Ray Train) gathers its workers, idle actors are ended and
 no new task starts on an actor, so the run is not starved of the CPUs/GPUs it waits for.
 
 Faults: an actor that dies (SIGKILL, out of memory, its node lost) fails its task with Ray's
@@ -76,18 +77,18 @@ class WorkerPool:
     def _actor(self, kind: str):
         if self.idle[kind]:
             return self.idle[kind].pop()
-        self.release_idle(but=kind)
+        self.release_idle(keep={kind})
         if self.alive[kind] >= max(1, self.capacity(kind)):
             return None
         self.alive[kind] += 1
         return self._cls.options(**self.options(kind), max_restarts=0, max_concurrency=1).remote(self.driver)
 
-    def release_idle(self, but: str | None = None) -> None:
-        """End the idle actors of every kind except `but`: their resources go back to Ray."""
+    def release_idle(self, keep=frozenset()) -> None:
+        """End the idle actors of every kind not in `keep`: their resources go back to Ray."""
         import ray
 
         for kind, actors in self.idle.items():
-            if kind == but:
+            if kind in keep:
                 continue
             for actor in actors:
                 ray.kill(actor, no_restart=True)

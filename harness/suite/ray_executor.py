@@ -228,8 +228,9 @@ class RayExecutor:
                     if on_start and task.key not in started:
                         on_start(index[task.key], len(tasks), task)
                     started.add(task.key)
-                if distributed:  # Ray Train waits for the CPUs/GPUs that idle workers would otherwise keep
-                    pool.release_idle()
+                # a worker with no task of its kind ready is ended: its CPUs/GPUs go to the kinds that wait
+                # (all of them while Ray Train gathers its workers)
+                pool.release_idle(keep=set() if distributed else {t.kind for t in ready})
                 if not running:
                     raise RuntimeError(f"ray executor: {len(ready)} task(s) ready but none could start")
                 done, _ = ray.wait(list(running), num_returns=1)

@@ -286,3 +286,16 @@ def test_workers_are_reused_across_tasks_and_keep_their_gpu():
         gpus_of.setdefault(o.value["pid"], set()).add(o.value["cuda"])
     assert len(gpus_of) == 2 and all(len(g) == 1 for g in gpus_of.values())
     assert {g for gs in gpus_of.values() for g in gs} == {"0", "1"}
+
+
+def test_an_evaluation_ready_while_runs_still_train_gets_a_worker_once_they_end():
+    """The runner's first evaluation part waits only for the first runs: its worker cannot start
+    while training workers hold both CPUs; the training workers are ended when no run is left
+    for them (a deadlock before: idle training workers kept the CPUs for ever)."""
+    ex = RayExecutor()
+    tasks = [Task(f"t{i}", _where_and_when, (0.3,)) for i in range(5)]
+    tasks += [Task("e1", _where_and_when, (0.0,), after=("t0",), kind="eval"),
+              Task("e2", _where_and_when, (0.0,), after=tuple(f"t{i}" for i in range(5)), kind="eval")]
+    out = ex.run(tasks)
+    assert all(o.ok for o in out.values()) and len(out) == 7
+    assert out["e1"].value["pid"] not in {out[f"t{i}"].value["pid"] for i in range(5)}  # its own worker

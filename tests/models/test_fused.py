@@ -1,0 +1,52 @@
+"""harness.models.fused: the fused RMSNorm and MLP give the unfused model's numbers, to rounding."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from harness.models.fused import fuse
+
+
+def _tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(cfg).float()
+
+
+def test_fused_model_matches_forward_and_gradients():
+    plain = _tiny_llama()
+    fused = copy.deepcopy(plain)
+    assert fuse(fused) == 2 * 2 + 1 + 2  # two norms and an MLP per layer, the final norm
+    assert [type(m).__name__ for m in fused.model.layers[0].children()][-3:] == ["FusedLlamaMLP", "FusedLlamaRMSNorm",
+                                                                                   "FusedLlamaRMSNorm"]
+    assert list(fused.state_dict()) == list(plain.state_dict())  # names and weights unchanged
+    ids = torch.randint(0, 64, (3, 11))
+    outs = []
+    for model in (plain, fused):
+        logits = model(input_ids=ids).logits
+        logits.logsumexp(-1).sum().backward()
+        outs.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-5, atol=1e-5)
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_bf16_autocast_and_lora_adapted_mlps_keep_their_semantics():
+    from peft import LoraConfig, get_peft_model
+
+    plain = _tiny_llama()
+    adapted = get_peft_model(copy.deepcopy(plain), LoraConfig(r=4, target_modules=["gate_proj", "q_proj"]))
+    fuse(adapted)  # the MLP's gate is a LoRA layer now: it keeps its own forward (adapters included)
+    ids = torch.randint(0, 64, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(input_ids=ids).logits, plain(input_ids=ids).logits, rtol=1e-5, atol=1e-5)
+        fused = copy.deepcopy(plain)
+        fuse(fused)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            a, b = plain(input_ids=ids).logits.float(), fused(input_ids=ids).logits.float()
+    torch.testing.assert_close(b, a, rtol=0.05, atol=0.05)  # bf16 rounding, the same computation
