@@ -14,9 +14,11 @@ CUDA_VISIBLE_DEVICES never changes under it, and it runs task after task of its 
 per-process memo of data and tokenizer (harness.trainer.setup.prepared_data) as the pool
 executor's workers do.
 
-Kinds (train, eval, reward) ask for different resources (the suite's `executor:` block), so each
-has its own actors, at most as many as the cluster holds at once. An actor is kept only while
-tasks of its kind are ready for it: once none is, it is ended and its resources go back to Ray
+Kinds (train, eval, reward) may ask for different resources (the suite's `executor:` block), so
+actors are pooled by the resources they hold: kinds that ask for the same (all of them by
+default) share one pool, and an actor that trained a run then evaluates one; at most as many
+actors of a shape as the cluster holds at once. An actor is kept only while tasks of its shape are
+ready for it: once none is, it is ended and its resources go back to Ray
 (otherwise the training actors, idle after the last run, would hold every CPU while an
 evaluation made earlier waits for ever for a worker; an evaluation part becomes ready while the
 last runs still train). While a multi-process run (Ray Train) gathers its workers, idle actors are ended and
@@ -60,39 +62,43 @@ class WorkerPool:
 
         self._cls = ray.remote(_Worker)
         self.options, self.capacity, self.max_retries, self.driver = options, capacity, max_retries, driver
-        self.idle: dict[str, list] = collections.defaultdict(list)
-        self.alive: collections.Counter = collections.Counter()  # actors of each kind, busy or idle
+        self.idle: dict[tuple, list] = collections.defaultdict(list)  # shape -> actors waiting for a task
+        self.alive: collections.Counter = collections.Counter()  # actors of each shape, busy or idle
         self.deaths: collections.Counter = collections.Counter()  # task key -> workers it lost
         self.running: dict = {}  # ObjectRef -> (task, actor)
 
     def submit(self, task: Task, deps: dict[str, Outcome]):
         """Start `task` on a free actor of its kind (made if the cluster holds one more); None if none is free."""
-        actor = self._actor(task.kind)
+        actor = self._actor(self.shape(task.kind))
         if actor is None:
             return None
         ref = actor.run.remote(task, deps)
         self.running[ref] = (task, actor)
         return ref
 
-    def _actor(self, kind: str):
-        if self.idle[kind]:
-            return self.idle[kind].pop()
-        self.release_idle(keep={kind})
-        if self.alive[kind] >= max(1, self.capacity(kind)):
+    def shape(self, kind: str) -> tuple:
+        """What an actor for `kind` holds (its Ray options): kinds with the same shape share actors."""
+        return tuple(sorted(self.options(kind).items()))
+
+    def _actor(self, shape: tuple):
+        if self.idle[shape]:
+            return self.idle[shape].pop()
+        self.release_idle(keep={shape})
+        if self.alive[shape] >= max(1, self.capacity(dict(shape))):
             return None
-        self.alive[kind] += 1
-        return self._cls.options(**self.options(kind), max_restarts=0, max_concurrency=1).remote(self.driver)
+        self.alive[shape] += 1
+        return self._cls.options(**dict(shape), max_restarts=0, max_concurrency=1).remote(self.driver)
 
     def release_idle(self, keep=frozenset()) -> None:
-        """End the idle actors of every kind not in `keep`: their resources go back to Ray."""
+        """End the idle actors of every shape not in `keep`: their resources go back to Ray."""
         import ray
 
-        for kind, actors in self.idle.items():
-            if kind in keep:
+        for shape, actors in self.idle.items():
+            if shape in keep:
                 continue
             for actor in actors:
                 ray.kill(actor, no_restart=True)
-            self.alive[kind] -= len(actors)
+            self.alive[shape] -= len(actors)
             actors.clear()
 
     def finish(self, ref) -> tuple[Task, Outcome | None]:
@@ -102,18 +108,19 @@ class WorkerPool:
         from harness.suite.ray_executor import _reason
 
         task, actor = self.running.pop(ref)
+        shape = self.shape(task.kind)
         try:
             outcome = ray.get(ref)
         except ray.exceptions.RayActorError as e:  # the process died: the actor is gone
-            self.alive[task.kind] -= 1
+            self.alive[shape] -= 1
             self.deaths[task.key] += 1
             if self.deaths[task.key] <= self.max_retries:
                 return task, None
             return task, Outcome(error=_reason(e, self.max_retries))
         except ray.exceptions.RayError as e:  # the call itself failed (e.g. an argument that does not pickle)
-            self.idle[task.kind].append(actor)
+            self.idle[shape].append(actor)
             return task, Outcome(error=_reason(e, self.max_retries))
-        self.idle[task.kind].append(actor)
+        self.idle[shape].append(actor)
         return task, outcome
 
     def shutdown(self) -> None:

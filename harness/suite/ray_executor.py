@@ -4,9 +4,9 @@
     harness run SUITE --executor ray --address auto        # join a running cluster (`ray start --head`)
     executor: {name: ray, train: {num_gpus: 1}, eval: {num_gpus: 1}, reward: {num_cpus: 2}, max_retries: 1}
 
-Each task runs on a long-lived Ray actor of its kind (harness.suite.ray_actors), which asks for
-that kind's resources (`train`, `eval`, `reward` in the suite's `executor:` block) once and then
-runs task after task, so torch and transformers are imported once per worker, not once per task,
+Each task runs on a long-lived Ray actor (harness.suite.ray_actors) holding its kind's resources
+(`train`, `eval`, `reward` in the suite's `executor:` block; kinds that ask for the same share
+actors), which asks for them once and then runs task after task, so torch and transformers are imported once per worker, not once per task,
 and a GPU worker keeps its GPU. A task starts once the tasks it names in `after` are done, as
 with the other executors; Ray places the workers where those resources are free. The task bodies are the runner's own
 (module-level, plain-data arguments), so every executor writes the same rows; workers write their
@@ -230,7 +230,7 @@ class RayExecutor:
                     started.add(task.key)
                 # a worker with no task of its kind ready is ended: its CPUs/GPUs go to the kinds that wait
                 # (all of them while Ray Train gathers its workers)
-                pool.release_idle(keep=set() if distributed else {t.kind for t in ready})
+                pool.release_idle(keep=set() if distributed else {pool.shape(t.kind) for t in ready})
                 if not running:
                     raise RuntimeError(f"ray executor: {len(ready)} task(s) ready but none could start")
                 done, _ = ray.wait(list(running), num_returns=1)
@@ -260,13 +260,12 @@ class RayExecutor:
         return outcomes
 
     def _capacity(self):
-        """kind -> how many of its workers the cluster holds at once (by CPUs and GPUs asked for)."""
+        """Ray options -> how many such workers the cluster holds at once (by CPUs and GPUs asked for)."""
         import ray
 
         have = ray.cluster_resources()
 
-        def capacity(kind: str) -> int:
-            opts = self._options(kind)
+        def capacity(opts: dict) -> int:
             fits = [int(have.get(name, 0) / opts[key] + 1e-9) for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU"))
                     if opts.get(key)]
             return max(1, min(fits)) if fits else 64

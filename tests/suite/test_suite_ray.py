@@ -292,10 +292,18 @@ def test_an_evaluation_ready_while_runs_still_train_gets_a_worker_once_they_end(
     """The runner's first evaluation part waits only for the first runs: its worker cannot start
     while training workers hold both CPUs; the training workers are ended when no run is left
     for them (a deadlock before: idle training workers kept the CPUs for ever)."""
-    ex = RayExecutor()
+    ex = RayExecutor(resources={"eval": Resources(num_cpus=2)})  # needs both CPUs the training workers hold
     tasks = [Task(f"t{i}", _where_and_when, (0.3,)) for i in range(5)]
     tasks += [Task("e1", _where_and_when, (0.0,), after=("t0",), kind="eval"),
               Task("e2", _where_and_when, (0.0,), after=tuple(f"t{i}" for i in range(5)), kind="eval")]
     out = ex.run(tasks)
     assert all(o.ok for o in out.values()) and len(out) == 7
     assert out["e1"].value["pid"] not in {out[f"t{i}"].value["pid"] for i in range(5)}  # its own worker
+    assert out["e1"].value["span"][0] >= max(out[f"t{i}"].value["span"][1] for i in range(5)) - 0.05
+
+
+def test_kinds_asking_for_the_same_resources_share_workers():
+    """Default resources (1 CPU for every kind): the workers that trained evaluate too, no new imports."""
+    out = RayExecutor().run([Task(f"t{i}", _where_and_when, (0.2,)) for i in range(4)]
+                            + [Task("e", _where_and_when, (0.0,), after=("t0", "t1", "t2", "t3"), kind="eval")])
+    assert out["e"].value["pid"] in {out[f"t{i}"].value["pid"] for i in range(4)}
