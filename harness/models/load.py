@@ -108,11 +108,15 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
 
 def load_causal_lm(path: str | Path, *, device: str = "cpu", trust_remote_code: bool = False):
     """A causal LM in float32 on `device`, eval mode (no dropout: reference and policy agree at step 0).
-    On CPU its Linear layers go through oneDNN where that is measured faster (harness.models.cpu_linear)."""
+    Its RMSNorms and MLPs are fused where recognised (harness.models.fused), and on CPU its Linear
+    layers go through oneDNN where that is measured faster (harness.models.cpu_linear)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from harness.models.fused import fuse
+
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, trust_remote_code=trust_remote_code)
+    fuse(model)
     if device == "cpu":
         from harness.models.cpu_linear import route_linears
 
