@@ -55,8 +55,9 @@ def run(args) -> int:
                     metric="tokens_per_s", higher_is_better=True,
                     goal=f">= 2x fp32's tokens/s on a CPU with native bf16, per-step loss within {LOSS_TOL}")
     agree = agreement(cmp)
+    names = {"losses": "loss", "chosen_logratios": "chosen log-ratio", "rejected_logratios": "rejected log-ratio"}
     for key, (worst, median) in agree.items():
-        print(f"bf16 vs fp32 per-step {key.rstrip('s')}: max |diff| {worst:.4f}, median {median:.4f}")
+        print(f"bf16 vs fp32 per-step {names[key]}: max |diff| {worst:.4f}, median {median:.4f}")
     ok = agree["losses"][0] <= LOSS_TOL
     print(f"loss agreement: {'within' if ok else 'BEYOND'} {LOSS_TOL} at every step")
     return finish(cmp, args)
