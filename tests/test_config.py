@@ -155,7 +155,7 @@ def test_ad_hoc_types():
     ("model: {name: tiny, lora: yes}", "model.lora: expected a mapping, got bool True"),
     ("train: {max_grad_norm: abc}", "train.max_grad_norm: expected a number, got 'abc'"),
     # Literal
-    ("model: {name: tiny, dtype: fp32}", "model.dtype: must be one of 'auto', 'float32', 'bfloat16', 'float16', got 'fp32'"),
+    ("model: {name: tiny, dtype: fp32}", "model.dtype: must be one of 'auto', 'fastest', 'float32', 'bfloat16', 'float16', got 'fp32'"),
     ("train: {schedule: Linear}", "train.schedule: must be one of 'constant', 'linear', 'cosine', got 'Linear'"),
     # ranges
     ("loss: {beta: -0.1}", "loss.beta: must be > 0, got -0.1"),

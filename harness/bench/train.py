@@ -4,10 +4,14 @@
     harness bench train --model smollm2 --lora    # SmolLM2-135M + LoRA on hh-rlhf pairs
     harness bench train --json                    # one JSON object with medians and the ratio
     harness bench train --model smollm2 --lora --data gsm8k-pairs   # another dataset
+    harness bench train --dtype bfloat16          # both sides in bf16 autocast
 
 Both sides: loss DPO (TRL `loss_type="sigmoid"`, `precompute_ref_log_probs=True`), the same
-pairs in the same tokenisation, batch size, max lengths, steps, lr schedule, fp32 on CPU (bf16
-on CUDA), no gradient checkpointing, dropout off. Same tokenisation: the two tools truncate
+pairs in the same tokenisation, batch size, max lengths, steps, lr schedule, the same precision
+(`--dtype`; default fp32 on CPU, bf16 on CUDA; TRL's `bf16=True` is autocast over fp32 weights as
+the harness's), no gradient checkpointing, dropout off. Each side loads the model its own way: the
+harness with its CPU kernel choices (harness.models.cpu_linear, harness.models.fused), TRL as its
+users do (transformers' model, torch's default kernels). Same tokenisation: the two tools truncate
 differently (TRL cuts prompt + completion at `max_length` keeping the start; the harness keeps
 the prompt's end and each response's start) and TRL renders a conversational completion through
 the chat template, so the bench keeps only pairs that neither side truncates, writes them to one
