@@ -36,6 +36,28 @@ def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
     assert rows.machine_json.str.contains("cpu", case=False).all()
 
 
+def test_bench_precision_runs_both_dtypes_from_one_seed_and_reports_agreement(tmp_path):
+    cmd = [sys.executable, "-m", "harness", "bench", "precision", "--steps", "3", "--batch-size", "4", "--repeats", "1",
+           "--threads", "1", "--out", str(tmp_path), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    bf16, fp32 = result["sides"]["harness-bf16"], result["sides"]["harness-fp32"]
+    assert result["ratio"] == pytest.approx(bf16["tokens_per_s"] / fp32["tokens_per_s"])
+    assert fp32["first_loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert bf16["first_loss"] == pytest.approx(math.log(2), abs=0.05)  # bf16 log-probs round differently
+    loss = next(ln for ln in proc.stdout.splitlines() if ln.startswith("bf16 vs fp32 per-step loss:"))
+    assert float(loss.split("max |diff|")[1].split(",")[0]) < 0.05
+    assert "fp32 through oneDNN" in proc.stdout or "matmul, 1 thread" in proc.stdout  # the probe line
+
+
+def test_bench_train_gives_trl_the_same_precision():
+    from harness.bench.train import _trl_bf16
+
+    assert _trl_bf16({"dtype": "bfloat16"}) is True
+    assert _trl_bf16({"dtype": "float32"}) is False and _trl_bf16({}) is False  # auto: fp32 on CPU
+
+
 def _gpu_args(**kw):
     base = dict(layers=1, hidden=64, intermediate=128, heads=2, kv_heads=1, vocab=101, pairs=2, prompt_len=6,
                 response_len=5, warmup=1, timed=2, compile=False, layout="shared", cpu=True)
