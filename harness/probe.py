@@ -19,6 +19,11 @@ PROBE_SIZE = 512  # square matmul of the probe: wide enough to show a native bf1
 _PROBE: dict = {}
 
 
+def measured() -> bool:
+    """Whether this process has taken (or read back) the probe: a decision was made by it."""
+    return bool(_PROBE)
+
+
 def bf16_probe() -> dict:
     """One-thread GFLOP/s of a PROBE_SIZE square matmul in fp32 (torch's BLAS), bf16, and fp32
     through oneDNN, and the ratios to the first.

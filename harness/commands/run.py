@@ -45,7 +45,7 @@ def precision(plan) -> str:
 
     counts = Counter(r.config.model.dtype for r in plan.all)
     line = "precision: " + ", ".join(f"{n} run(s) in {d}" for d, n in sorted(counts.items()))
-    return line + (f" ({accel.probe_line()})" if probe._PROBE else "")
+    return line + (f" ({accel.probe_line()})" if probe.measured() else "")
 
 
 def run(args) -> int:
