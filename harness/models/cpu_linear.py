@@ -1,7 +1,7 @@
 """float32 Linear layers through oneDNN on CPUs where torch's BLAS runs them at half speed.
 
     n = route_linears(model)     # in place: the model's nn.Linear layers run through oneDNN (n of them)
-    harness.accel.onednn_linear()   # this machine's decision (measured once a process; HARNESS_CPU_LINEAR overrides)
+    harness.accel.onednn_linear()   # this machine's decision (measured once per machine; HARNESS_CPU_LINEAR overrides)
 
 Why: the CPU build of torch does float32 matrix products in Intel MKL, and MKL takes its AVX2
 code path on AMD processors, whatever they support. On an AMD EPYC Zen 5 (AVX-512, full-width)
