@@ -49,6 +49,11 @@ def library_versions() -> dict[str, str]:
     return {name: v for name in LIBRARIES if (v := version_of(name))}
 
 
+def cache_root() -> Path:
+    """$HARNESS_CACHE, default ~/.cache/harness: built models, converted GGUFs, the CPU probe."""
+    return Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser()
+
+
 def snapshot() -> dict:
     """Everything that can change a number: versions, git SHA, machine. JSON-serialisable."""
     info = {

@@ -72,8 +72,9 @@ def _probe_path():
 
         cpu = platform.processor()
     key = "|".join([cpu, torch.__version__, torch.backends.cpu.get_cpu_capability(), str(PROBE_SIZE)])
-    root = Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser()  # as harness.models.load
-    return root / "probe" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    from harness.env import cache_root
+
+    return cache_root() / "probe" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
 def _measure() -> dict:

@@ -112,12 +112,9 @@ def machine_info() -> dict:
 def print_table(cmp: Comparison) -> None:
     a, b = cmp.sides
     print(f"\n{cmp.bench}: {a} vs {b}, median of {len(cmp.runs[a])} alternating runs each")
-    try:
-        from harness.accel import probe_line
+    from harness.accel import probe_line
 
-        print(f"CPU: {probe_line()}")
-    except ImportError:
-        pass
+    print(f"CPU: {probe_line()}")
     print(f"{'metric':28s} {a:>16s} {b:>16s}")
     for m in cmp.metrics():
         print(f"{m:28s} {cmp.median(a, m):16.4g} {cmp.median(b, m):16.4g}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from harness.models.cpu_linear import OneDNNLinear, linear
+
 NORMS = ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")  # w * x / rms(x), float32 inside
 MLPS = ("LlamaMLP", "MistralMLP", "Qwen2MLP", "Qwen3MLP")  # down(act(gate(x)) * up(x))
 
@@ -43,8 +45,6 @@ def _fused_mlp(base: type) -> type:
             if not (isinstance(gate, torch.nn.Linear) and isinstance(up, torch.nn.Linear)) \
                     or gate.bias is not None or up.bias is not None:
                 return super().forward(x)
-            from harness.models.cpu_linear import OneDNNLinear, linear
-
             product = linear if type(gate) is OneDNNLinear else F.linear  # the route load_causal_lm chose
             both = product(x, torch.cat([gate.weight, up.weight]))
             g, u = both.split(gate.out_features, dim=-1)

@@ -12,16 +12,11 @@ optimizer's master weights exact.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.env import cache_root  # noqa: F401  (models, GGUF conversions: $HARNESS_CACHE)
 from harness.errors import ConfigError, HarnessError
-
-
-def cache_root() -> Path:
-    """$HARNESS_CACHE, default ~/.cache/harness: built models, converted GGUFs."""
-    return Path(os.environ.get("HARNESS_CACHE") or "~/.cache/harness").expanduser()
 
 
 def model_dir(cfg, *, texts: Iterable[str] = (), seed: int = 0) -> Path:

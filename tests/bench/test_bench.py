@@ -16,16 +16,21 @@ from types import SimpleNamespace
 import pytest
 
 
-def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
-    cmd = [sys.executable, "-m", "harness", "bench", "train", "--steps", "3", "--batch-size", "4", "--repeats", "1",
-           "--threads", "1", "--out", str(tmp_path), "--json"]
+def _bench(name: str, out) -> tuple[str, dict]:
+    """`harness bench NAME` at its smallest (3 steps of 4 pairs, one repeat, one thread): (stdout, its JSON)."""
+    cmd = [sys.executable, "-m", "harness", "bench", name, "--steps", "3", "--batch-size", "4", "--repeats", "1",
+           "--threads", "1", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
+    stdout, result = _bench("train", tmp_path)
     harness, trl = result["sides"]["harness-train"], result["sides"]["trl-train"]
     assert result["ratio"] == pytest.approx(harness["tokens_per_s"] / trl["tokens_per_s"])
     assert harness["first_loss"] == pytest.approx(math.log(2), abs=1e-4) == trl["first_loss"]
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("reference log-probs"))
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("reference log-probs"))
     assert float(line.rsplit("=", 1)[1]) < 1e-3  # the same token ids on both sides
     assert result["machine"]["torch_threads"] >= 1 and "python" in json.dumps(result["machine"]).lower()
 
@@ -37,18 +42,14 @@ def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
 
 
 def test_bench_precision_runs_both_dtypes_from_one_seed_and_reports_agreement(tmp_path):
-    cmd = [sys.executable, "-m", "harness", "bench", "precision", "--steps", "3", "--batch-size", "4", "--repeats", "1",
-           "--threads", "1", "--out", str(tmp_path), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    stdout, result = _bench("precision", tmp_path)
     bf16, fp32 = result["sides"]["harness-bf16"], result["sides"]["harness-fp32"]
     assert result["ratio"] == pytest.approx(bf16["tokens_per_s"] / fp32["tokens_per_s"])
     assert fp32["first_loss"] == pytest.approx(math.log(2), abs=1e-4)
     assert bf16["first_loss"] == pytest.approx(math.log(2), abs=0.05)  # bf16 log-probs round differently
-    loss = next(ln for ln in proc.stdout.splitlines() if ln.startswith("bf16 vs fp32 per-step loss:"))
+    loss = next(ln for ln in stdout.splitlines() if ln.startswith("bf16 vs fp32 per-step loss:"))
     assert float(loss.split("max |diff|")[1].split(",")[0]) < 0.05
-    assert "fp32 through oneDNN" in proc.stdout or "matmul, 1 thread" in proc.stdout  # the probe line
+    assert "fp32 through oneDNN" in stdout or "matmul, 1 thread" in stdout  # the probe line
 
 
 def test_bench_train_gives_trl_the_same_precision():
