@@ -17,7 +17,9 @@ the prompt's end and each response's start) and TRL renders a conversational com
 the chat template, so the bench keeps only pairs that neither side truncates, writes them to one
 JSONL file both sides read, and gives TRL the prompt already rendered by the chat template (the
 text the harness tokenises) with the plain response, to which TRL appends EOS as the harness does.
-The metric is training throughput: real (non-padding) tokens per second over steps 2..N (step 1 is warm-up), plus wall time (`wall_s`:
+The metric is training throughput: real (non-padding) tokens per second over steps 2..N (step 1 is warm-up),
+each step timed over its whole cycle on both sides (end of the step before to end of this one:
+batch collation, forward, backward, optimizer, per-step metrics and logging), plus wall time (`wall_s`:
 after importing torch + transformers, on both sides; `process_wall_s`: the whole process) and
 peak memory. Before timing anything the two sides' reference log-probs of the first pairs
 are compared, so the comparison is of equals.
@@ -146,10 +148,12 @@ def harness_worker(c: dict) -> dict:
         raise RuntimeError(f"harness run {result.status}: {result.error}")
     steps = ResultStore(out).read("steps")
     train = steps[steps.split == "train"].sort_values("step")
-    timed = train.iloc[1:] if len(train) > 1 else train
+    # a step's whole cycle, as on TRL's side: from the end of the step before to the end of this one
+    cycle = train.elapsed_s.diff().iloc[1:] if len(train) > 1 else train.step_s
+    tokens = train.tokens.iloc[1:] if len(train) > 1 else train.tokens
     ref = _harness_refs(out)
-    return {"tokens_per_s": float(timed.tokens.sum() / timed.step_s.sum()),
-            "step_s": float(timed.step_s.median()), "wall_s": wall, "first_loss": float(train.loss.iloc[0]),
+    return {"tokens_per_s": float(tokens.sum() / cycle.sum()),
+            "step_s": float(cycle.median()), "wall_s": wall, "first_loss": float(train.loss.iloc[0]),
             "last_loss": float(train.loss.iloc[-1]), "losses": [float(x) for x in train.loss],
             "chosen_logratios": [float(x) for x in train.logratio_chosen],
             "rejected_logratios": [float(x) for x in train.logratio_rejected],
@@ -212,7 +216,7 @@ def trl_worker(c: dict) -> dict:
     trainer.train()
     wall = time.perf_counter() - t0
     ds = trainer.train_dataset
-    durations, tokens = timer.durations[1:], timer.tokens[1:]
+    durations, tokens = timer.cycles(), timer.tokens[1:]
     return {"tokens_per_s": sum(tokens) / sum(durations), "step_s": sorted(durations)[len(durations) // 2],
             "wall_s": wall, "first_loss": timer.losses[0] if timer.losses else float("nan"),
             "last_loss": timer.losses[-1] if timer.losses else float("nan"), "losses": list(timer.losses),
@@ -230,18 +234,22 @@ def _trl_bf16(c: dict) -> bool:
 
 
 def _StepTimer(base):
-    """A TrainerCallback timing each optimizer step and reading its token count from the logs."""
+    """A TrainerCallback taking the time at the end of each optimizer step and reading its token
+    count from the logs. A step's time is the interval between two step ends: its whole cycle,
+    including the batch's loading and collation (which transformers' Trainer does before
+    `on_step_begin`) and the previous step's logging, as the harness side's step rows are."""
 
     class StepTimer(base):
         def __init__(self):
-            self.durations, self.tokens, self.losses = [], [], []
-            self._t, self._seen = 0.0, 0.0
-
-        def on_step_begin(self, args, state, control, **kw):
-            self._t = time.perf_counter()
+            self.ends, self.tokens, self.losses = [], [], []
+            self._seen = 0.0
 
         def on_step_end(self, args, state, control, **kw):
-            self.durations.append(time.perf_counter() - self._t)
+            self.ends.append(time.perf_counter())
+
+        def cycles(self) -> list[float]:
+            """Steps 2..N (step 1 is warm-up)."""
+            return [b - a for a, b in zip(self.ends, self.ends[1:])]
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}

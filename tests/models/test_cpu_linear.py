@@ -74,3 +74,34 @@ def test_the_route_is_measured_with_a_margin_and_can_be_forced(monkeypatch):
     monkeypatch.setenv(accel.CPU_LINEAR_ENV, "aten")
     monkeypatch.setattr(probe, "_PROBE", {**probe._PROBE, "onednn_speedup": 2.33})
     assert not accel.onednn_linear()
+
+
+def test_weight_gradient_of_a_wide_layer_takes_the_cheaper_transpose_and_agrees():
+    from harness.models import cpu_linear
+
+    g, x = torch.randn(51, 256), torch.randn(51, 16)  # out 256 >> in 16: x is the side transposed
+    assert 2 * 16 * (51 + 256) < 51 * 256
+    got = cpu_linear._weight_grad(g, x)
+    assert got.shape == (256, 16) and got.is_contiguous()
+    torch.testing.assert_close(got, g.t() @ x, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cpu_linear._weight_grad(x, g), x.t() @ g, rtol=1e-5, atol=1e-5)  # the other side
+
+
+def test_a_frozen_weight_is_cast_once_under_autocast_with_autocasts_numbers():
+    from harness.models.cpu_linear import frozen_lowp
+
+    plain, routed = _pair(bias=True, frozen=True)
+    x = torch.randn(4, 96)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want, got = plain(x), routed(x)
+        first = frozen_lowp(routed, (routed.weight,))
+        assert frozen_lowp(routed, (routed.weight,)) is first and first.dtype is torch.bfloat16  # kept
+        assert torch.equal(got, want)  # autocast's own cast, done once: bit for bit
+        with torch.no_grad():
+            routed.weight.mul_(2)  # changed in place (a LoRA merge, load_state_dict): cast again
+        again = frozen_lowp(routed, (routed.weight,))
+        assert again is not first and torch.equal(again, (routed.weight * 1).to(torch.bfloat16))
+        routed.weight.requires_grad_(True)
+        assert frozen_lowp(routed, (routed.weight,)) is None  # a weight that trains: autocast's own cache
+    assert frozen_lowp(routed, (routed.weight.detach(),)) is None  # no autocast
+    assert "_harness_lowp" not in dict(routed.state_dict())

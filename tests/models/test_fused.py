@@ -21,14 +21,16 @@ def _tiny_llama():
 def test_fused_model_matches_forward_and_gradients():
     plain = _tiny_llama()
     fused = copy.deepcopy(plain)
-    assert fuse(fused) == 2 * 2 + 1 + 2  # two norms and an MLP per layer, the final norm
+    assert fuse(fused) == 2 * 4 + 1  # two norms, an MLP and an attention per layer, the final norm
     assert [type(m).__name__ for m in fused.model.layers[0].children()][-3:] == ["FusedLlamaMLP", "FusedLlamaRMSNorm",
                                                                                    "FusedLlamaRMSNorm"]
     assert list(fused.state_dict()) == list(plain.state_dict())  # names and weights unchanged
     ids = torch.randint(0, 64, (3, 11))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0  # a left-padded row: the attention gets a mask, not is_causal
     outs = []
     for model in (plain, fused):
-        logits = model(input_ids=ids).logits
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits  # training's call
         logits.logsumexp(-1).sum().backward()
         outs.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-5, atol=1e-5)
@@ -36,17 +38,33 @@ def test_fused_model_matches_forward_and_gradients():
         torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
+def test_attention_takes_the_fused_path_in_training_and_the_models_own_with_a_cache(monkeypatch):
+    fused = _tiny_llama()
+    fuse(fused)
+    calls = []
+    base = type(fused.model.layers[0].self_attn).__mro__[1]
+    own = base.forward
+    monkeypatch.setattr(base, "forward", lambda self, *a, **kw: calls.append(1) or own(self, *a, **kw))
+    ids = torch.randint(0, 64, (2, 7))
+    with torch.no_grad():
+        fused(input_ids=ids, use_cache=False)
+        assert calls == []  # both layers fused
+        out = fused.generate(ids, max_new_tokens=3, do_sample=False)  # a KV cache: the model's own forward
+    assert calls and out.shape == (2, 10)
+
+
 def test_bf16_autocast_and_lora_adapted_mlps_keep_their_semantics():
     from peft import LoraConfig, get_peft_model
 
     plain = _tiny_llama()
     adapted = get_peft_model(copy.deepcopy(plain), LoraConfig(r=4, target_modules=["gate_proj", "q_proj"]))
-    fuse(adapted)  # the MLP's gate is a LoRA layer now: it keeps its own forward (adapters included)
+    fuse(adapted)  # the gate and q are LoRA layers now: each goes through its own module (adapters included)
     ids = torch.randint(0, 64, (2, 9))
     with torch.no_grad():
-        torch.testing.assert_close(adapted(input_ids=ids).logits, plain(input_ids=ids).logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(adapted(input_ids=ids, use_cache=False).logits, plain(input_ids=ids).logits,
+                                   rtol=1e-5, atol=1e-5)
         fused = copy.deepcopy(plain)
         fuse(fused)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            a, b = plain(input_ids=ids).logits.float(), fused(input_ids=ids).logits.float()
+            a, b = plain(input_ids=ids).logits.float(), fused(input_ids=ids, use_cache=False).logits.float()
     torch.testing.assert_close(b, a, rtol=0.05, atol=0.05)  # bf16 rounding, the same computation
