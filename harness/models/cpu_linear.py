@@ -1,6 +1,7 @@
 """float32 Linear layers through oneDNN on CPUs where torch's BLAS runs them at half speed.
 
     n = route_linears(model)     # in place: the model's nn.Linear layers run through oneDNN (n of them)
+    frozen_lowp(module, (w,))    # under CPU autocast: a frozen weight's low-precision copy, cast once
     harness.accel.onednn_linear()   # this machine's decision (measured once per machine; HARNESS_CPU_LINEAR overrides)
 
 Why: the CPU build of torch does float32 matrix products in Intel MKL, and MKL takes its AVX2
@@ -101,27 +102,36 @@ def frozen_lowp(owner: torch.nn.Module, parts: tuple[torch.Tensor, ...]) -> torc
     return cached[1]
 
 
-class OneDNNLinear(torch.nn.Linear):
-    """nn.Linear whose float32 CPU products go through oneDNN, and whose frozen weight is cast to
-    CPU autocast's dtype once (`frozen_lowp`); anything else: F.linear."""
+class CastOnceLinear(torch.nn.Linear):
+    """nn.Linear whose frozen weight is cast to CPU autocast's dtype once (`frozen_lowp`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lowp = frozen_lowp(self, (self.weight,))
         if lowp is not None:
             return F.linear(x, lowp, self.bias)  # autocast casts x and the bias, as it would have
+        return self.product(x)
+
+    def product(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class OneDNNLinear(CastOnceLinear):
+    """... and whose float32 CPU products go through oneDNN (anything else: F.linear)."""
+
+    def product(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
 
 
 def route_linears(model, *, force: bool | None = None) -> int:
-    """Turn the model's float32 CPU nn.Linear layers into OneDNNLinear where `harness.accel.onednn_linear()` (or
-    `force`) says so; returns how many were turned (0: the route is not taken here)."""
+    """Turn the model's CPU nn.Linear layers into OneDNNLinear where `harness.accel.onednn_linear()` (or
+    `force`) says so, else into CastOnceLinear; returns how many go through oneDNN (0: the route is
+    not taken here)."""
     from harness.accel import onednn_available, onednn_linear
 
-    if not (onednn_linear() if force is None else force and onednn_available()):
-        return 0
+    routed = onednn_linear() if force is None else force and onednn_available()
     n = 0
     for module in model.modules():
         if type(module) is torch.nn.Linear:
-            module.__class__ = OneDNNLinear
+            module.__class__ = OneDNNLinear if routed else CastOnceLinear
             n += 1
-    return n
+    return n if routed else 0

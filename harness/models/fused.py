@@ -11,9 +11,16 @@ replaces two (and two of the backward's four). The maths is the same; the order 
 operations inside a kernel differs, so results agree to rounding (tests/models/test_fused.py),
 never bit for bit with the unfused model, as between two CPU kernel paths.
 
+The attention's q, k and v projections read the same input too: one product, and the rotary
+embedding applied to q and k together (`ATTENTIONS`). Under CPU autocast the attention kernel
+itself runs in float32 (see FusedAttention). Frozen weights are cast to autocast's dtype once
+(harness.models.cpu_linear.frozen_lowp), including the concatenated gate/up and q/k/v weights.
+
 What is swapped, by exact class name (a lookalike with other maths, e.g. Gemma's (1 + w) RMSNorm,
-is left alone): `NORMS` and `MLPS`. An MLP whose projections are not plain Linear layers (LoRA
-adapters on them, quantised layers) keeps its own forward.
+is left alone): `NORMS`, `MLPS` and `ATTENTIONS`. An MLP whose projections are not plain Linear
+layers (LoRA adapters on them, quantised layers) keeps its own forward; an attention with LoRA on
+its projections runs each through its own module, and one with a KV cache (generation) or
+another attention implementation keeps its own forward.
 """
 
 from __future__ import annotations
@@ -54,39 +61,11 @@ def _fused_mlp(base: type) -> type:
             else:
                 product = linear if type(gate) is OneDNNLinear else F.linear  # the route load_causal_lm chose
                 both = product(x, torch.cat([gate.weight, up.weight]))
-            if type(self.act_fn) is torch.nn.SiLU:
-                return self.down_proj(_SiluMul.apply(both))
             g, u = both.split(gate.out_features, dim=-1)
             return self.down_proj(self.act_fn(g) * u)
 
     FusedMLP.__name__ = FusedMLP.__qualname__ = f"Fused{base.__name__}"
     return FusedMLP
-
-
-class _SiluMul(torch.autograd.Function):
-    """silu(h[..., :n]) * h[..., n:] for h [..., 2n], the gate+up product.
-
-    Why a Function: autograd's version keeps silu(gate) for the backward and returns the two
-    halves' gradients separately, which the split's backward then concatenates (a copy of the
-    whole [tokens, 2n] gradient: 0.7 ms of a tiny-model step, torch.profiler). Here the backward
-    recomputes the sigmoid from the saved product and writes both halves into one buffer.
-    silu'(a) = s (1 + a (1 - s)), s = sigmoid(a): aten's silu_backward."""
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(h)
-        a, b = h.chunk(2, dim=-1)
-        return F.silu(a).mul_(b)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (h,) = ctx.saved_tensors
-        a, b = h.chunk(2, dim=-1)
-        out = torch.empty_like(h)
-        da, db = out.chunk(2, dim=-1)
-        torch.ops.aten.silu_backward.grad_input(grad * b, a, grad_input=da)
-        torch.mul(F.silu(a), grad, out=db)
-        return out
 
 
 def _plain(*layers) -> bool:

@@ -68,7 +68,8 @@ def test_the_route_is_measured_with_a_margin_and_can_be_forced(monkeypatch):
     assert "fp32 Linear layers via oneDNN" in accel.probe_line()
     monkeypatch.setattr(probe, "_PROBE", {**probe._PROBE, "onednn_fp32_gflops": 120.0, "onednn_speedup": 1.14})
     assert not accel.onednn_linear()  # within noise of the BLAS (Intel, AVX2-only CPUs): not taken
-    assert route_linears(torch.nn.Sequential(torch.nn.Linear(4, 4))) == 0
+    kept = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    assert route_linears(kept) == 0 and type(kept[0]).__name__ == "CastOnceLinear"  # the cast-once cache still
     monkeypatch.setenv(accel.CPU_LINEAR_ENV, "onednn")
     assert accel.onednn_linear()
     monkeypatch.setenv(accel.CPU_LINEAR_ENV, "aten")
