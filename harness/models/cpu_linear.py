@@ -40,8 +40,9 @@ def _weight_grad(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """grad^T @ x ([out, in]) for g [N, out], x [N, in]. oneDNN's linear copies a transposed first
     operand into rows, so which side is transposed decides the copy: g^T (N x out floats) or x^T
     and then the [in, out] result back (N x in + in x out). The second is taken when it copies
-    under half as much: the tiny model's fused gate+up (out 1024, in 128) spent 2.8 ms of a 24 ms
-    step on the first (measured, torch.profiler), a SmolLM2 projection gains nothing from it."""
+    under half as much: the tiny model's fused gate+up (out 1024, in 128) spent 2.5 ms of a 24 ms
+    step copying g^T (torch.profiler); choosing saved 3% of the step (19.4 vs 20.0 ms, steps
+    interleaved); a SmolLM2 projection keeps the first (there it was as fast or faster)."""
     n, out, inp = g.shape[0], g.shape[1], x.shape[1]
     if 2 * inp * (n + out) < n * out:
         return _mm(x.t(), g.t()).t().contiguous()
@@ -85,9 +86,10 @@ def frozen_lowp(owner: torch.nn.Module, parts: tuple[torch.Tensor, ...]) -> torc
 
     Why: autocast casts a weight to bf16 at every product, and caches the cast only for weights
     that train. A frozen weight (LoRA's base model: nearly all of it) was cast anew in every forward:
-    0.64 GB of memory traffic a step for SmolLM2-135M, 9-15% of a bf16 LoRA step (measured on the
-    AMD EPYC Zen 5, steps interleaved with and without). The copy costs no extra peak memory: the
-    cast weights are kept for the backward anyway. The same numbers: autocast's own cast, done once.
+    about 0.64 GB of memory traffic a step for SmolLM2-135M (106M weights read in fp32, written in
+    bf16), 9-15% of a bf16 LoRA step (measured on the AMD EPYC Zen 5, steps interleaved with and
+    without). In training the copy adds no peak memory: the cast weights are kept for the backward
+    anyway; outside it (a bf16 evaluation of a LoRA model) it holds them between forwards. The same numbers: autocast's own cast, done once.
     A weight changed in place (a LoRA merge, load_state_dict) bumps its version and is cast again."""
     if (not torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
             or any(p.requires_grad or p.device.type != "cpu" or type(p) not in (torch.nn.Parameter, torch.Tensor)
