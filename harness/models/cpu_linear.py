@@ -89,8 +89,9 @@ def frozen_lowp(owner: torch.nn.Module, parts: tuple[torch.Tensor, ...]) -> torc
     about 0.64 GB of memory traffic a step for SmolLM2-135M (106M weights read in fp32, written in
     bf16), 9-15% of a bf16 LoRA step (measured on the AMD EPYC Zen 5, steps interleaved with and
     without). In training the copy adds no peak memory: the cast weights are kept for the backward
-    anyway; outside it (a bf16 evaluation of a LoRA model) it holds them between forwards. The same numbers: autocast's own cast, done once.
-    A weight changed in place (a LoRA merge, load_state_dict) bumps its version and is cast again."""
+    anyway; outside it (a bf16 evaluation of a LoRA model) it holds them between forwards. The same
+    numbers: autocast's own cast, done once. A weight changed in place (a LoRA merge,
+    load_state_dict) bumps its version and is cast again."""
     if (not torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
             or any(p.requires_grad or p.device.type != "cpu" or type(p) not in (torch.nn.Parameter, torch.Tensor)
                    for p in parts)):

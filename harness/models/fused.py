@@ -52,16 +52,9 @@ def _fused_mlp(base: type) -> type:
     class FusedMLP(base):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             gate, up = self.gate_proj, self.up_proj
-            if not (isinstance(gate, torch.nn.Linear) and isinstance(up, torch.nn.Linear)) \
-                    or gate.bias is not None or up.bias is not None:
+            if not _plain(gate, up) or gate.bias is not None:
                 return super().forward(x)
-            lowp = frozen_lowp(self, (gate.weight, up.weight))
-            if lowp is not None:
-                both = F.linear(x, lowp)
-            else:
-                product = linear if type(gate) is OneDNNLinear else F.linear  # the route load_causal_lm chose
-                both = product(x, torch.cat([gate.weight, up.weight]))
-            g, u = both.split(gate.out_features, dim=-1)
+            g, u = _side_by_side(self, x, (gate, up)).split(gate.out_features, dim=-1)
             return self.down_proj(self.act_fn(g) * u)
 
     FusedMLP.__name__ = FusedMLP.__qualname__ = f"Fused{base.__name__}"
@@ -71,6 +64,17 @@ def _fused_mlp(base: type) -> type:
 def _plain(*layers) -> bool:
     """Plain Linear layers (not LoRA-wrapped or quantised), all with a bias or all without."""
     return all(isinstance(m, torch.nn.Linear) for m in layers) and len({m.bias is None for m in layers}) == 1
+
+
+def _side_by_side(owner, x: torch.Tensor, layers) -> torch.Tensor:
+    """x through `layers` (plain Linear) as one product, their outputs side by side; the weights
+    cast once under CPU autocast when frozen, else through the route load_causal_lm chose."""
+    bias = None if layers[0].bias is None else torch.cat([m.bias for m in layers])
+    lowp = frozen_lowp(owner, tuple(m.weight for m in layers))
+    if lowp is not None:
+        return F.linear(x, lowp, bias)
+    product = linear if type(layers[0]) is OneDNNLinear else F.linear
+    return product(x, torch.cat([m.weight for m in layers]), bias)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -96,14 +100,7 @@ def _fused_attention(base: type) -> type:
             heads = self.q_proj.out_features // self.head_dim
             layers = (self.q_proj, self.k_proj, self.v_proj)
             if _plain(*layers):
-                bias = None if self.q_proj.bias is None else torch.cat([m.bias for m in layers])
-                lowp = frozen_lowp(self, tuple(m.weight for m in layers))
-                if lowp is not None:
-                    qkv = F.linear(hidden_states, lowp, bias)
-                else:
-                    product = linear if type(self.q_proj) is OneDNNLinear else F.linear  # the route load_causal_lm chose
-                    qkv = product(hidden_states, torch.cat([m.weight for m in layers]), bias)
-                qkv = qkv.view(shape).transpose(1, 2)
+                qkv = _side_by_side(self, hidden_states, layers).view(shape).transpose(1, 2)
                 kv_heads = (qkv.shape[1] - heads) // 2
                 qk, v = qkv[:, :heads + kv_heads], qkv[:, heads + kv_heads:]
             else:  # LoRA adapters (or other wrappers) on a projection: each through its own module
