@@ -15,6 +15,8 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -31,6 +33,27 @@ WORKERS.register("vllm-generate", "harness.bench.generate:vllm_worker")
 WORKERS.register("hf-generate", "harness.bench.generate:hf_worker")
 
 MARKER = "BENCH_RESULT "
+
+
+@contextmanager
+def scratch():
+    """A temporary folder for everything a bench writes besides its rows, removed at the end.
+
+    Why: each side writes a run folder, a reference cache, TRL's output_dir and the equal-pairs
+    file, and the libraries under them write their own temporary files. The bench's workers
+    inherit TMPDIR, so all of it lands here and goes when the bench ends, failed or not (a bench
+    used to leave ~3 folders in /tmp per run)."""
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="harness-bench-") as root:
+        os.environ["TMPDIR"], tempfile.tempdir = root, root
+        try:
+            yield root
+        finally:
+            tempfile.tempdir = saved_dir
+            if saved_env is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved_env
 
 
 def run_worker(name: str, config: dict, timeout: float = 3600) -> dict:

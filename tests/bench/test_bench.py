@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -17,11 +18,16 @@ import pytest
 
 
 def _bench(name: str, out) -> tuple[str, dict]:
-    """`harness bench NAME` at its smallest (3 steps of 4 pairs, one repeat, one thread): (stdout, its JSON)."""
+    """`harness bench NAME` at its smallest (3 steps of 4 pairs, one repeat, one thread): (stdout, its JSON).
+    It runs with a TMPDIR of its own, which must be empty afterwards: a bench's run folders, caches and
+    pairs file are scratch, and used to be left in /tmp at every run."""
     cmd = [sys.executable, "-m", "harness", "bench", name, "--steps", "3", "--batch-size", "4", "--repeats", "1",
-           "--threads", "1", "--out", str(out), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+           "--threads", "1", "--out", str(out / "rows"), "--json"]
+    tmp = out / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not list(tmp.iterdir()), f"left behind: {sorted(p.name for p in tmp.iterdir())}"
     return proc.stdout, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -36,7 +42,7 @@ def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
 
     from harness.results import ResultStore
 
-    rows = ResultStore(tmp_path).read("bench")
+    rows = ResultStore(tmp_path / "rows").read("bench")
     assert set(rows.side) == {"harness-train", "trl-train", "ratio"}
     assert rows.machine_json.str.contains("cpu", case=False).all()
 
