@@ -42,18 +42,26 @@ def scratch():
     Why: each side writes a run folder, a reference cache, TRL's output_dir and the equal-pairs
     file, and the libraries under them write their own temporary files. The bench's workers
     inherit TMPDIR, so all of it lands here and goes when the bench ends, failed or not (a bench
-    used to leave ~3 folders in /tmp per run)."""
-    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    used to leave ~3 folders in /tmp per run). Inductor's compile cache, which defaults to a
+    folder under TMPDIR too, is pinned where it would have been: it is meant to outlive a process
+    (`--compile`: the compile is paid once per machine and shape)."""
+    saved = {k: os.environ.get(k) for k in ("TMPDIR", "TORCHINDUCTOR_CACHE_DIR")}
+    saved_dir = tempfile.tempdir
+    if saved["TORCHINDUCTOR_CACHE_DIR"] is None:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = default_cache_dir()
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as root:
         os.environ["TMPDIR"], tempfile.tempdir = root, root
         try:
             yield root
         finally:
             tempfile.tempdir = saved_dir
-            if saved_env is None:
-                os.environ.pop("TMPDIR", None)
-            else:
-                os.environ["TMPDIR"] = saved_env
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def run_worker(name: str, config: dict, timeout: float = 3600) -> dict:

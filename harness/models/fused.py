@@ -89,12 +89,16 @@ def _fused_attention(base: type) -> type:
         slower in bf16 than in fp32 at every shape measured (forward and backward; 2.9x slower at
         the tiny model's 16 x 4 heads x 54 tokens, 1.5x at SmolLM2's 4 x 9 x 160), and more exact in
         fp32. Anything this does not cover (a KV cache, another attention implementation, extra
-        arguments) goes to the model's own forward."""
+        arguments) goes to the model's own forward, and so does a compiled layer (`train.compile`):
+        inductor fuses the same work itself, and with these q/k slices of one rotary output it
+        saved a stride for the backward with the first length baked in, so the first batch of
+        another length failed (torch 2.13, "expected ... stride 6912==7040")."""
 
         def forward(self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None,
                     **kwargs):
             if (past_key_values is not None or position_embeddings is None or self.config._attn_implementation != "sdpa"
-                    or set(kwargs) - {"position_ids", "is_causal", "cache_position", "use_cache"}):
+                    or set(kwargs) - {"position_ids", "is_causal", "cache_position", "use_cache"}
+                    or torch.compiler.is_compiling()):
                 return super().forward(hidden_states, position_embeddings, attention_mask, past_key_values, **kwargs)
             shape = (*hidden_states.shape[:-1], -1, self.head_dim)
             heads = self.q_proj.out_features // self.head_dim

@@ -25,7 +25,8 @@ def _bench(name: str, out) -> tuple[str, dict]:
            "--threads", "1", "--out", str(out / "rows"), "--json"]
     tmp = out / "tmp"
     tmp.mkdir()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "TMPDIR": str(tmp)})
+    env = {**os.environ, "TMPDIR": str(tmp), "TORCHINDUCTOR_CACHE_DIR": str(out / "inductor")}  # a cache: kept
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not list(tmp.iterdir()), f"left behind: {sorted(p.name for p in tmp.iterdir())}"
     return proc.stdout, json.loads(proc.stdout.strip().splitlines()[-1])
@@ -134,3 +135,19 @@ def test_gpu_check_on_cuda(tmp_path):
     result = json.loads((tmp_path / "gpu-check" / "gpucheck.json").read_text())
     assert result["ok"] and "CUDA" in result["device"]
     assert set(result["bench"]["sizes"]) == {"0.5B", "1.1B"}
+
+
+def test_bench_scratch_is_removed_and_keeps_inductors_cache_where_it_was(monkeypatch):
+    import tempfile
+
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from harness.bench.common import scratch
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    cache = default_cache_dir()
+    with scratch() as root:
+        assert tempfile.gettempdir() == os.environ["TMPDIR"] == root
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == cache  # not under the scratch folder
+    assert not os.path.exists(root) and "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+    assert tempfile.gettempdir() != root

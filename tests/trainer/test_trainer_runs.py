@@ -212,11 +212,25 @@ def test_held_out_pairs_from_an_eval_spec_with_their_own_options(tmp_path):
 
 
 @pytest.mark.slow  # a cold inductor compile takes ~40 s on 2 cores
-def test_compiled_layers_train_like_eager(tmp_path):
-    """train.compile: each decoder layer compiled in place; the same losses to rounding, same names."""
-    eager = train_run(make_cfg(train={"steps": 3}), tmp_path / "eager")
-    compiled = train_run(make_cfg(train={"steps": 3, "compile": True}), tmp_path / "compiled")
-    assert eager.status == compiled.status == "completed" and eager.run_id != compiled.run_id
+def test_compiled_layers_train_like_eager(tmp_path, monkeypatch):
+    """train.compile: each decoder layer compiled in place; the same losses to rounding, same names.
+    Over batches of at least three lengths: the first compiles static, the second with a symbolic
+    length, the third reuses that (where a stride baked in at the second once failed)."""
+    import harness.trainer.loop as loop
+
+    lengths = []
+
+    def collate(*a, **kw):
+        batch = real(*a, **kw)
+        lengths.append(batch["input_ids"].shape[1])
+        return batch
+
+    real = loop.collate_shared
+    monkeypatch.setattr(loop, "collate_shared", collate)
+    eager = train_run(make_cfg(train={"steps": 8, "batch_size": 2}), tmp_path / "eager")
+    compiled = train_run(make_cfg(train={"steps": 8, "batch_size": 2, "compile": True}), tmp_path / "compiled")
+    assert len(set(lengths)) >= 3, lengths
+    assert eager.status == compiled.status == "completed" and eager.run_id != compiled.run_id, compiled.error
     a = ResultStore(tmp_path / "eager").read("steps").query("split == 'train'").sort_values("step")
     b = ResultStore(tmp_path / "compiled").read("steps").query("split == 'train'").sort_values("step")
     assert abs(a["loss"].to_numpy() - b["loss"].to_numpy()).max() < 1e-4
