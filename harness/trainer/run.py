@@ -22,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+from harness.malloc import retain_freed_memory
 from harness.notices import warn
 from harness.results import ResultStore, records
 from harness.results.records import runs_row
@@ -51,6 +52,7 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
     from harness.trainer.loop import Loop
     from harness.trainer.setup import prepare
 
+    retain_freed_memory()  # the process's malloc keeps a step's freed blocks for the next (harness.malloc)
     cfg = pin_dtype(cfg)  # a suite's runs arrive pinned; `harness train` configs are pinned here
     run_id = run_id or records.run_id(cfg)
     store = ResultStore(out_dir)
