@@ -66,14 +66,15 @@ def sequence_logps(model, batch: dict) -> SequenceLogps:
     input_ids, attention = batch["input_ids"], batch["attention_mask"]
     targets = batch["labels"][:, 1:]  # position t predicts token t+1
     scored = targets != IGNORE  # [R, T-1]
-    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(scored)[scored]
+    rows, cols = scored.nonzero(as_tuple=True)  # row-major: the order of targets[scored]
+    pos = rows * input_ids.shape[1] + cols  # [N] in the flattened [R * T] positions
     split = _split_head(model)
     if split is not None:
         decoder, head = split
         hidden = decoder(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
-        logits = head(hidden[:, :-1][scored])  # [N, V]: only the scored positions
+        logits = head(_take(hidden, pos))  # [N, V]: only the scored positions
     else:
-        logits = model(input_ids=input_ids, attention_mask=attention, use_cache=False).logits[:, :-1][scored]
+        logits = _take(model(input_ids=input_ids, attention_mask=attention, use_cache=False).logits, pos)
     token_logps = -F.cross_entropy(logits.float(), targets[scored], reduction="none")  # [N]
     sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
     sums = sums.index_add(0, rows, token_logps)
@@ -92,14 +93,20 @@ def _shared_prompt_logps(model, batch: dict) -> SequenceLogps:
     split = _split_head(model)
     if split is not None:
         decoder, head = split
-        hidden = decoder(**kw).last_hidden_state
-        logits = head(hidden.reshape(-1, hidden.shape[-1])[batch["score_pos"]])  # [N, V]
+        logits = head(_take(decoder(**kw).last_hidden_state, batch["score_pos"]))  # [N, V]
     else:
-        logits = model(**kw).logits
-        logits = logits.reshape(-1, logits.shape[-1])[batch["score_pos"]]
+        logits = _take(model(**kw).logits, batch["score_pos"])
     token_logps = -F.cross_entropy(logits.float(), batch["targets"], reduction="none")
     sums = torch.zeros(2 * input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
     return SequenceLogps(sums.index_add(0, batch["score_rows"], token_logps), batch["response_lengths"])
+
+
+def _take(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """x [R, T, D] -> [N, D] at flat `positions`. index_select rather than indexing: the same values
+    and gradients, but its backward adds rows (index_add) where indexing's scatters with
+    accumulation (index_put), 4.7x faster at the tiny model's 776 x 128 and 9.8x at SmolLM2's
+    width (303 vs 65 us, 1251 vs 128 us, 2 threads, AMD EPYC Zen 5)."""
+    return x.reshape(-1, x.shape[-1]).index_select(0, positions)
 
 
 def split_pairs(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

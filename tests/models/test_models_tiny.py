@@ -97,3 +97,29 @@ def test_sequence_logps_matches_a_full_forward_also_with_lora():
     peft_model = apply_lora(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     with torch.no_grad():  # adapters start at B = 0: the same numbers through the PEFT wrapper
         torch.testing.assert_close(sequence_logps(peft_model, batch).logps, got.logps)
+
+
+def test_sequence_logps_through_the_full_forward_path_agree_with_the_split_head():
+    """A model whose head does more than a projection (a config with logit soft-capping) takes the
+    plain forward and gathers the scored positions from the logits, in both batch layouts. The tiny
+    Llama ignores the attribute, so the two paths must give the same numbers and gradients."""
+    from harness.data.arith import generate
+    from harness.data.shared_prompt import collate_shared
+    from harness.data.tokenize import collate, tokenize_pairs
+    from harness.logprobs.logps import _split_head, sequence_logps
+    from harness.models import load_causal_lm, load_tokenizer, model_dir
+    from harness.trainer.config import ModelConfig
+
+    path = model_dir(ModelConfig(name="tiny"))
+    tok, model = load_tokenizer(path), load_causal_lm(path)
+    pairs, _ = tokenize_pairs(generate("train", n_pairs=6), tok, max_prompt_len=32, max_response_len=32)
+    for batch in (collate(pairs, tok.pad_token_id), collate_shared(pairs, tok.pad_token_id)):
+        model.config.final_logit_softcapping = None
+        split = sequence_logps(model, batch).logps
+        (g_split,) = torch.autograd.grad(split.sum(), model.lm_head.weight)
+        model.config.final_logit_softcapping = 30.0
+        assert _split_head(model) is None
+        plain = sequence_logps(model, batch).logps
+        (g_plain,) = torch.autograd.grad(plain.sum(), model.lm_head.weight)
+        torch.testing.assert_close(plain, split, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(g_plain, g_split, rtol=1e-4, atol=1e-4)
