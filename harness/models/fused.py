@@ -77,9 +77,16 @@ def _side_by_side(owner, x: torch.Tensor, layers) -> torch.Tensor:
     return product(x, torch.cat([m.weight for m in layers]), bias)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """transformers' `x * cos + rotate_half(x) * sin`, rotate_half(x) = [-x2, x1], as
+    `x * cos + [x2, x1] * [-sin1, sin2]`: bit for bit the same numbers, but the swap of halves is one
+    roll, whose backward is a roll, where rotate_half's slices, negation and concatenation made a
+    zero-filled full-size gradient for each slice and summed them. With q/k/v taken apart by split
+    rather than slicing (one concatenation backward, no zero-fills): `harness bench train` faster in
+    16 of 20 rounds, worker processes alternated with and without, median +2-5% (AMD EPYC Zen 5)."""
     half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    signed = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)  # [B, 1, T, D]: small, no gradient
+    return x * cos + x.roll(half, dims=-1) * signed
 
 
 def _fused_attention(base: type) -> type:
@@ -106,13 +113,13 @@ def _fused_attention(base: type) -> type:
             if _plain(*layers):
                 qkv = _side_by_side(self, hidden_states, layers).view(shape).transpose(1, 2)
                 kv_heads = (qkv.shape[1] - heads) // 2
-                qk, v = qkv[:, :heads + kv_heads], qkv[:, heads + kv_heads:]
+                qk, v = qkv.split((heads + kv_heads, kv_heads), dim=1)
             else:  # LoRA adapters (or other wrappers) on a projection: each through its own module
                 q, k, v = (m(hidden_states).view(shape).transpose(1, 2) for m in layers)
                 qk = torch.cat([q, k], dim=1)
             cos, sin = (t.unsqueeze(1) for t in position_embeddings)
-            qk = qk * cos + _rotate_half(qk) * sin  # transformers' apply_rotary_pos_emb, once for q and k
-            q, k = qk[:, :heads], qk[:, heads:]
+            qk = _rotary(qk, cos, sin)  # transformers' apply_rotary_pos_emb, once for q and k
+            q, k = qk.split((heads, qk.shape[1] - heads), dim=1)
             if self.num_key_value_groups > 1:
                 k, v = (t.repeat_interleave(self.num_key_value_groups, dim=1) for t in (k, v))
             causal = q.shape[2] > 1 and attention_mask is None and kwargs.get("is_causal", self.is_causal)

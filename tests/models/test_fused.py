@@ -68,3 +68,17 @@ def test_bf16_autocast_and_lora_adapted_mlps_keep_their_semantics():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             a, b = plain(input_ids=ids).logits.float(), fused(input_ids=ids, use_cache=False).logits.float()
     torch.testing.assert_close(b, a, rtol=0.05, atol=0.05)  # bf16 rounding, the same computation
+
+
+def test_rotary_is_transformers_rotary_bit_for_bit_and_so_is_its_gradient():
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    from harness.models.fused import _rotary
+
+    x = torch.randn(3, 6, 11, 32, dtype=torch.float64).requires_grad_()
+    cos, sin = torch.randn(3, 1, 11, 32, dtype=torch.float64), torch.randn(3, 1, 11, 32, dtype=torch.float64)
+    want = x * cos + rotate_half(x) * sin
+    got = _rotary(x, cos, sin)
+    assert torch.equal(got, want)
+    g = torch.randn_like(want)
+    torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])
