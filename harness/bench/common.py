@@ -98,6 +98,13 @@ class Comparison:
         a, b = self.median(self.sides[0]), self.median(self.sides[1])
         return a / b if self.higher_is_better else b / a
 
+    def paired_ratios(self) -> list[float]:
+        """The ratio within each repeat (A and B run back to back): its spread is the run-to-run
+        noise that the median ratio carries."""
+        a, b = ([r.get(self.metric) for r in self.runs[s]] for s in self.sides)
+        pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None and x > 0 and y > 0]
+        return [x / y if self.higher_is_better else y / x for x, y in pairs]
+
     def metrics(self) -> list[str]:
         keys: list[str] = []
         for rows in self.runs.values():
@@ -106,7 +113,8 @@ class Comparison:
         return keys
 
     def to_json(self) -> dict:
-        return {"bench": self.bench, "metric": self.metric, "ratio": self.ratio, "goal": self.goal,
+        return {"bench": self.bench, "metric": self.metric, "ratio": self.ratio, "paired_ratios": self.paired_ratios(),
+                "goal": self.goal,
                 "sides": {s: {m: self.median(s, m) for m in self.metrics()} for s in self.sides},
                 "repeats": len(self.runs[self.sides[0]]), "config": self.config, "machine": machine_info()}
 
@@ -150,7 +158,10 @@ def print_table(cmp: Comparison) -> None:
     for m in cmp.metrics():
         print(f"{m:28s} {cmp.median(a, m):16.4g} {cmp.median(b, m):16.4g}")
     better = "higher" if cmp.higher_is_better else "lower"
-    print(f"ratio ({cmp.metric}, {better} is better, >1 = {a} wins): {cmp.ratio:.3f}" + (f"   goal: {cmp.goal}" if cmp.goal else ""))
+    paired = cmp.paired_ratios()
+    spread = f" (per repeat {min(paired):.2f}-{max(paired):.2f}, n={len(paired)})" if len(paired) > 1 else ""
+    print(f"ratio ({cmp.metric}, {better} is better, >1 = {a} wins): {cmp.ratio:.3f}{spread}"
+          + (f"   goal: {cmp.goal}" if cmp.goal else ""))
 
 
 def save(cmp: Comparison, out_dir: str | Path) -> Path:
@@ -164,8 +175,10 @@ def save(cmp: Comparison, out_dir: str | Path) -> Path:
              "machine_json": machine, "created_at": now.isoformat()}
             for side in cmp.sides for i, r in enumerate(cmp.runs[side])
             for m, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    rows.append({"bench": cmp.bench, "side": "ratio", "repeat": -1, "metric": cmp.metric, "value": cmp.ratio,
-                 "config_json": config, "machine_json": machine, "created_at": now.isoformat()})
+    # the ratio of medians (repeat -1) and the ratio within each repeat (its spread: the noise)
+    for i, value in [(-1, cmp.ratio), *enumerate(cmp.paired_ratios())]:
+        rows.append({"bench": cmp.bench, "side": "ratio", "repeat": i, "metric": cmp.metric, "value": value,
+                     "config_json": config, "machine_json": machine, "created_at": now.isoformat()})
     return ResultStore(out_dir).write("bench", f"{cmp.bench}-{now.strftime('%Y%m%dT%H%M%S')}", rows)
 
 

@@ -45,6 +45,9 @@ def test_bench_train_compares_equal_inputs_and_writes_parquet(tmp_path):
 
     rows = ResultStore(tmp_path / "rows").read("bench")
     assert set(rows.side) == {"harness-train", "trl-train", "ratio"}
+    ratios = rows[rows.side == "ratio"].set_index("repeat").value
+    assert ratios[-1] == pytest.approx(result["ratio"]) and ratios[0] == pytest.approx(result["paired_ratios"][0])
+    assert "(per repeat" not in stdout  # one repeat: no spread to show
     assert rows.machine_json.str.contains("cpu", case=False).all()
 
 
@@ -151,3 +154,16 @@ def test_bench_scratch_is_removed_and_keeps_inductors_cache_where_it_was(monkeyp
         assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == cache  # not under the scratch folder
     assert not os.path.exists(root) and "TORCHINDUCTOR_CACHE_DIR" not in os.environ
     assert tempfile.gettempdir() != root
+
+
+def test_bench_ratio_comes_with_the_spread_of_its_repeats(capsys):
+    from harness.bench.common import Comparison, print_table
+
+    runs = {"a": [{"tok": 10.0}, {"tok": 12.0}, {"tok": 9.0}], "b": [{"tok": 5.0}, {"tok": 5.0}, {"tok": 6.0}]}
+    cmp = Comparison("t", ("a", "b"), "tok", True, {}, runs)
+    assert cmp.paired_ratios() == pytest.approx([2.0, 2.4, 1.5])
+    assert cmp.ratio == pytest.approx(10 / 5)
+    print_table(cmp)
+    assert "2.000 (per repeat 1.50-2.40, n=3)" in capsys.readouterr().out
+    lower = Comparison("t", ("a", "b"), "tok", False, {}, runs)  # lower is better: b / a
+    assert lower.paired_ratios() == pytest.approx([0.5, 5 / 12, 6 / 9])
