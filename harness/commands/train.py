@@ -91,18 +91,22 @@ def run(args) -> int:
 
 def _torchrun(args, cfg) -> int:
     """`--nproc N`: this same command under torchrun, N processes on this machine (one per GPU on
-    CUDA); torchrun ends every rank when one fails, and the collectives time out."""
+    CUDA); torchrun ends every rank when one fails, and the collectives time out. Its per-run log
+    folder (torchelastic_*, empty unless output is redirected) would otherwise be left in /tmp at
+    every run: it goes to a temporary folder removed when torchrun ends."""
     import subprocess
     import sys
+    import tempfile
 
     from harness.errors import HarnessError
 
     if cfg.train.strategy == "single":
         raise HarnessError(f"{args.config}: --nproc {args.nproc} needs train.strategy: ddp or fsdp (got single)")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
-           "-m", "harness.cli", "train", args.config, *args.overrides, "--out", args.out]
-    if args.run_id:
-        cmd += ["--run-id", args.run_id]
-    if args.suite:
-        cmd += ["--suite", args.suite]
-    return subprocess.call(cmd)
+    with tempfile.TemporaryDirectory(prefix="harness-torchrun-") as logs:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+               f"--log-dir={logs}", "-m", "harness.cli", "train", args.config, *args.overrides, "--out", args.out]
+        if args.run_id:
+            cmd += ["--run-id", args.run_id]
+        if args.suite:
+            cmd += ["--suite", args.suite]
+        return subprocess.call(cmd)

@@ -74,8 +74,12 @@ def _final(out: Path) -> dict[str, torch.Tensor]:
 def test_two_processes_make_the_one_process_update(single, tmp_path, strategy):
     cfg, one = single
     two = tmp_path / strategy
-    p = _train(cfg, two, f"train.strategy={strategy}", "--nproc", "2")
+    scratch = tmp_path / "tmp"  # torchrun's temporary files: removed when it ends (torchelastic_* used to stay)
+    scratch.mkdir()
+    env = _env(TMPDIR=str(scratch), TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor"))  # a cache: kept, elsewhere
+    p = _train(cfg, two, f"train.strategy={strategy}", "--nproc", "2", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
+    assert not list(scratch.iterdir()), sorted(x.name for x in scratch.iterdir())
     a, b = _steps(one), _steps(two)
     assert len(a) == len(b) == 6 + 2  # the ranks' rows are reduced into one row per step, not duplicated
     # Tolerances, measured 2026-12-02 on an AMD EPYC under its default, `default` and `avx2` kernel
