@@ -85,6 +85,10 @@ def train_run(cfg, out_dir: str | Path, *, run_id: str | None = None, suite: str
             session.dist.barrier()  # no rank leaves before rank 0 has written the run's files
         except Exception as e:  # a bug or a resource failure: recorded, the suite goes on
             hold_stop_signal()
+            # failed even when training itself had finished: a final checkpoint that could not be
+            # written (a full disk) left the run "completed" with no checkpoint, and the suite then
+            # skipped its evaluation without a word
+            result.status = "failed"
             result.error = f"{type(e).__name__}: {e}\n{''.join(traceback.format_exc(limit=-3))}"
         hold_stop_signal()
         result.wall_s = time.perf_counter() - t0

@@ -234,3 +234,19 @@ def test_compiled_layers_train_like_eager(tmp_path, monkeypatch):
     a = ResultStore(tmp_path / "eager").read("steps").query("split == 'train'").sort_values("step")
     b = ResultStore(tmp_path / "compiled").read("steps").query("split == 'train'").sort_values("step")
     assert abs(a["loss"].to_numpy() - b["loss"].to_numpy()).max() < 1e-4
+
+
+def test_a_final_checkpoint_that_cannot_be_written_fails_the_run(tmp_path, monkeypatch):
+    """A full disk at the final save (measured: `No space left on device` from safetensors) used to
+    leave the run `completed` with no checkpoint; it is `failed`, with the error, and its rows kept."""
+    import harness.trainer.checkpoint as checkpoint
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_final", full_disk)
+    result = train_run(make_cfg(train={"save_final": True}), tmp_path)
+    assert result.status == "failed" and "No space left on device" in result.error
+    runs = ResultStore(tmp_path).read("runs")
+    assert runs.status.tolist() == ["failed"]
+    assert len(ResultStore(tmp_path).read("steps").query("split == 'train'")) == 2  # the training rows are kept
