@@ -8,9 +8,8 @@ as separate mappings or by trimming the heap. The next step's tensors of the sam
 arrive as fresh pages, each touched for the first time: a page fault and a zeroed 4 KiB page, ~900
 for one 3.5 MB gradient. On the tiny model that was 600-2,300 faults a step (getrusage). Fixing the
 mmap threshold at 32 MiB and trimming only above 1 GiB keeps such blocks in the heap for reuse:
-~450 faults a step, and `harness bench
-train` (AMD EPYC Zen 5, 2 threads, worker processes alternated with and without, 22 rounds) was
-faster in 16 of 22 rounds, median +3-4% tokens/s. It is the glibc form of what torch's own CPU
+~450 faults a step, and `harness bench train` (AMD EPYC Zen 5, 2 threads, worker processes
+alternated with and without) was faster in 16 of 22 rounds, median +3-4% tokens/s. It is the glibc form of what torch's own CPU
 launcher (`torch.backends.xeon.run_cpu`) does by preloading jemalloc or tcmalloc with freed memory
 kept: the process's memory does not shrink after a peak, and the peak itself is unchanged
 (`peak_rss_mb` in `harness bench train`). Blocks of 32 MiB and more (a large model's weights, the
@@ -43,8 +42,8 @@ def retain_freed_memory() -> bool:
                 libc = ctypes.CDLL("libc.so.6")
                 _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
                     bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-            except (OSError, AttributeError):
-                _done = False
+            except (OSError, AttributeError):  # no such library or function: glibc's defaults stay
+                pass
     return _done
 
 
