@@ -82,3 +82,23 @@ def test_rotary_is_transformers_rotary_bit_for_bit_and_so_is_its_gradient():
     assert torch.equal(got, want)
     g = torch.randn_like(want)
     torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0])
+
+
+def test_rms_norm_backward_written_out_matches_autograd_and_skips_a_frozen_weight():
+    import torch.nn.functional as F
+
+    from harness.models.fused import _rms_norm
+
+    x = torch.randn(3, 11, 32, dtype=torch.float64).requires_grad_()
+    w = torch.randn(32, dtype=torch.float64).requires_grad_()
+    got, want = _rms_norm(x, w, 1e-6), F.rms_norm(x, (32,), w, 1e-6)
+    assert got.grad_fn.name() == "_RMSNormFnBackward"  # the written-out backward, not the composite
+    assert torch.equal(got, want)  # the same operations in the same order
+    g = torch.randn_like(want)
+    for a, b in zip(torch.autograd.grad(got, (x, w), g), torch.autograd.grad(want, (x, w), g)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    w.requires_grad_(False)  # LoRA's frozen norms: only the input's gradient
+    (gx,) = torch.autograd.grad(_rms_norm(x, w, 1e-6), x, g)
+    torch.testing.assert_close(gx, torch.autograd.grad(F.rms_norm(x, (32,), w, 1e-6), x, g)[0], rtol=1e-12, atol=1e-12)
+    with torch.no_grad():  # evaluation: F.rms_norm itself
+        assert torch.equal(_rms_norm(x, w, 1e-6), want)
