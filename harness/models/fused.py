@@ -126,6 +126,30 @@ def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return x * cos + x.roll(half, dims=-1) * signed
 
 
+SHORT_ROWS = 64  # rows of at most this many tokens: attention as products and a softmax (`_attention`)
+
+
+def _attention(q, k, v, mask, dropout: float, scale: float, causal: bool) -> torch.Tensor:
+    """SDPA, or for short float32 CPU rows without dropout softmax(q k^T * scale + mask) v as plain
+    products (a row with no key to attend, as under left padding, keeps SDPA and its rule for it).
+    Why: torch's CPU flash attention works in blocks whose set-up dominates at short lengths.
+    Forward and backward, causal mask, 2 threads (AMD EPYC Zen 5), flash vs products: the tiny
+    model's 16 x 4 heads x 54 x 32, 1.44 vs 0.90 ms; at 96 tokens 3.1 vs 3.5 ms; SmolLM2's 4 x 9 x
+    64 x 64, 1.20 vs 0.95 ms; at 192 tokens equal. The score matrix is [B, H, T, T], so longer rows
+    keep flash attention (memory linear in T). `harness bench train` with and without, worker
+    processes alternated: faster in 17 of 22 rounds, paired medians +1.3% and +4.8% in two series."""
+    t = q.shape[-2]
+    if (q.device.type != "cpu" or q.dtype != torch.float32 or dropout or t > SHORT_ROWS or k.shape[-2] != t
+            or (mask is not None and (mask.dtype != torch.bool or not bool(mask.any(-1).all())))):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale, is_causal=causal)
+    if mask is None and causal:
+        mask = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
+    scores = (q * scale) @ k.transpose(-1, -2)
+    if mask is not None:  # every row keeps a key (checked above; SDPA has its own rule for empty rows)
+        scores = scores + torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, torch.finfo(q.dtype).min)
+    return torch.softmax(scores, dim=-1) @ v
+
+
 def _fused_attention(base: type) -> type:
     class FusedAttention(base):
         """The q, k and v projections as one product, rotary embeddings applied to q and k at once,
@@ -163,11 +187,9 @@ def _fused_attention(base: type) -> type:
             dropout = self.attention_dropout if self.training else 0.0
             if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
                 with torch.autocast("cpu", enabled=False):
-                    out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attention_mask,
-                                                         dropout_p=dropout, scale=self.scaling, is_causal=causal)
+                    out = _attention(q.float(), k.float(), v.float(), attention_mask, dropout, self.scaling, causal)
             else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=dropout,
-                                                     scale=self.scaling, is_causal=causal)
+                out = _attention(q, k, v, attention_mask, dropout, self.scaling, causal)
             return self.o_proj(out.transpose(1, 2).reshape(*hidden_states.shape[:-1], -1)), None
 
     FusedAttention.__name__ = FusedAttention.__qualname__ = f"Fused{base.__name__}"

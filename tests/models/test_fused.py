@@ -102,3 +102,30 @@ def test_rms_norm_backward_written_out_matches_autograd_and_skips_a_frozen_weigh
     torch.testing.assert_close(gx, torch.autograd.grad(F.rms_norm(x, (32,), w, 1e-6), x, g)[0], rtol=1e-12, atol=1e-12)
     with torch.no_grad():  # evaluation: F.rms_norm itself
         assert torch.equal(_rms_norm(x, w, 1e-6), want)
+
+
+def test_short_row_attention_agrees_with_sdpa_and_keeps_it_for_empty_rows():
+    import torch.nn.functional as F
+
+    from harness.data.shared_prompt import attention_mask
+    from harness.models.fused import SHORT_ROWS, _attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 13, 8, requires_grad=True) for _ in range(3))
+    segments = torch.tensor([[0] * 5 + [1] * 4 + [2] * 4, [0] * 6 + [1] * 3 + [2] * 2 + [-1] * 2,
+                             [0] * 3 + [1] * 5 + [2] * 5])  # shared prefix, chosen rest, rejected rest, padding
+    g = torch.randn(3, 4, 13, 8)
+    for mask, causal in ((attention_mask(segments), False), (None, True)):
+        got = _attention(q, k, v, mask, 0.0, 8 ** -0.5, causal)
+        assert got.grad_fn.name() != "ScaledDotProductFlashAttentionForCpuBackward0"  # the short-row path
+        want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=8 ** -0.5, is_causal=causal)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        for a, b in zip(torch.autograd.grad(got, (q, k, v), g), torch.autograd.grad(want, (q, k, v), g)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    empty = attention_mask(segments).clone()
+    empty[0, 0, 0] = False  # a query with no key at all: SDPA's own rule, bit for bit
+    assert torch.equal(_attention(q, k, v, empty, 0.0, 0.5, False),
+                       F.scaled_dot_product_attention(q, k, v, attn_mask=empty, scale=0.5))
+    long = torch.randn(1, 2, SHORT_ROWS + 1, 8)  # longer rows: flash attention
+    assert torch.equal(_attention(long, long, long, None, 0.0, 0.5, True),
+                       F.scaled_dot_product_attention(long, long, long, scale=0.5, is_causal=True))
