@@ -66,9 +66,11 @@ def pairs_hash(pairs: Sequence[TokenizedPair]) -> str:
 
 def cache_key(fingerprint: str, pairs: Sequence[TokenizedPair], *, dtype, device: str, share_prompt: bool = False) -> str:
     # the layout changes float rounding (~1e-6), so it is part of the key: a run's reference
-    # and policy log-probs then come from the same computation and agree exactly at step 0
+    # and policy log-probs then come from the same computation and agree exactly at step 0.
+    # "v" moves when the forward's kernels change (v2: short rows' attention as products,
+    # harness.models.fused), so a folder resumed after an upgrade does not mix the two
     return content_hash({"reference": fingerprint, "pairs": pairs_hash(pairs), "dtype": str(dtype),
-                         "device": torch.device(device).type, "v": 1,
+                         "device": torch.device(device).type, "v": 2,
                          **({"layout": "shared_prefix"} if share_prompt else {})}, 24)
 
 

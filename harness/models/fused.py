@@ -136,9 +136,10 @@ def _attention(q, k, v, mask, dropout: float, scale: float, causal: bool) -> tor
     Forward and backward, causal mask, 2 threads (AMD EPYC Zen 5), flash vs products: the tiny
     model's 16 x 4 heads x 54 x 32, 1.44 vs 0.90 ms; at 96 tokens 3.1 vs 3.5 ms; SmolLM2's 4 x 9 x
     64 x 64, 1.20 vs 0.95 ms; at 192 tokens equal. Under the AVX2 and the default kernels
-(ATEN_CPU_CAPABILITY) the products still win at 54 tokens, 1.19x and 1.13x. The score matrix is [B, H, T, T], so longer rows
-    keep flash attention (memory linear in T). `harness bench train` with and without, worker
-    processes alternated: faster in 17 of 22 rounds, paired medians +1.3% and +4.8% in two series."""
+    (ATEN_CPU_CAPABILITY) the products still win at 54 tokens, 1.19x and 1.13x. The score matrix is
+    [B, H, T, T], so longer rows keep flash attention (memory linear in T). `harness bench train`
+    with and without, worker processes alternated: faster in 17 of 22 rounds, paired medians +1.3%
+    and +4.8% in two series."""
     t = q.shape[-2]
     if (q.device.type != "cpu" or q.dtype != torch.float32 or dropout or t > SHORT_ROWS or k.shape[-2] != t
             or (mask is not None and (mask.dtype != torch.bool or not bool(mask.any(-1).all())))):
