@@ -9,11 +9,12 @@ arrive as fresh pages, each touched for the first time: a page fault and a zeroe
 for one 3.5 MB gradient. On the tiny model that was 600-2,300 faults a step (getrusage). Fixing the
 mmap threshold at 32 MiB and trimming only above 1 GiB keeps such blocks in the heap for reuse:
 ~450 faults a step, and `harness bench train` (AMD EPYC Zen 5, 2 threads, worker processes
-alternated with and without) was faster in 16 of 22 rounds, median +3-4% tokens/s. It is the glibc form of what torch's own CPU
-launcher (`torch.backends.xeon.run_cpu`) does by preloading jemalloc or tcmalloc with freed memory
-kept: the process's memory does not shrink after a peak, and the peak itself is unchanged
-(`peak_rss_mb` in `harness bench train`). Blocks of 32 MiB and more (a large model's weights, the
-reference cache) are still mapped separately and returned when freed.
+alternated with and without) was faster in 16 of 22 rounds, median +3-4% tokens/s. It is the
+glibc form of what torch's own CPU launcher (`torch.backends.xeon.run_cpu`) does by preloading
+jemalloc or tcmalloc with freed memory kept: the process's memory does not shrink after a peak,
+and the peak itself is unchanged (`peak_rss_mb` in `harness bench train`). Blocks of 32 MiB and
+more (a large model's weights, the reference cache) are still mapped separately and returned when
+freed.
 
 `HARNESS_MALLOC=system` leaves glibc's defaults alone.
 """
